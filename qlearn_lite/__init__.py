@@ -1,0 +1,19 @@
+"""qlearn_lite: the code behind the qlearn-lite notebook course on Q-learning.
+
+One module per idea, in the order the course teaches it:
+
+========================  =====================================================
+``qlearn_lite.utils``     seeds, devices, quick-mode budgets, seeded envs (00)
+``qlearn_lite.course``    the map of the course (00)
+``qlearn_lite.tabular``   value iteration, Q-learning, SARSA (01-03)
+``qlearn_lite.replay``    the experience-replay ring buffer (04)
+``qlearn_lite.dqn``       Q-networks, TD loss, target networks, DQN (05-06)
+``qlearn_lite.async_threads``  asynchronous Q-learning with threads (07)
+``qlearn_lite.vec_envs`` / ``vectorized``  batched envs and learners (09)
+========================  =====================================================
+
+Modules are imported on demand (``from qlearn_lite import tabular``) so that
+``import qlearn_lite`` stays fast.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,264 @@
+"""Conventions every notebook and learner shares: seeds, devices, budgets, envs.
+
+Everything random in the course flows from one integer seed:
+
+* :func:`seed_everything` seeds Python's ``random``, NumPy's legacy global state
+  (for third-party code only) and torch, and returns the
+  ``numpy.random.Generator`` that our own code draws from.
+* :func:`child_seeds` / :func:`worker_rngs` split one seed into independent
+  streams for parallel workers with ``numpy.random.SeedSequence.spawn``, so worker
+  ``k`` gets the same stream every run and no two workers share one.
+
+Training sizes come from :func:`budget` only, so that ``QLEARN_LITE_QUICK=1``
+(set by ``make test``) shrinks every notebook at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import platform
+import random
+import resource
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+QUICK_ENV_VAR = "QLEARN_LITE_QUICK"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+Number = TypeVar("Number", int, float)
+T = TypeVar("T")
+
+
+# ----------------------------------------------------------------- quick mode
+def is_quick() -> bool:
+    """Whether quick mode is on: ``QLEARN_LITE_QUICK`` is ``1``/``true``/``yes``."""
+    value = os.environ.get(QUICK_ENV_VAR, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(
+        f"{QUICK_ENV_VAR} must be one of {sorted(_TRUE | _FALSE - {''})} or unset, "
+        f"got {value!r}"
+    )
+
+
+def budget(full: Number, quick: Number) -> Number:
+    """The training size to use: ``full`` for learners, ``quick`` under tests.
+
+    This is the only place the course chooses between the two, so every
+    notebook shrinks together when ``QLEARN_LITE_QUICK=1``.
+
+    >>> budget(full=20_000, quick=500)  # doctest: +SKIP
+    20000
+    """
+    for name, value in (("full", full), ("quick", quick)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise ValueError(
+                f"budget({name}=...) must be a positive number, got {value!r}"
+            )
+        if not value > 0:
+            raise ValueError(f"budget({name}=...) must be > 0, got {value!r}")
+    if quick > full:
+        raise ValueError(
+            f"budget(quick=...) must not exceed full; got full={full!r}, "
+            f"quick={quick!r}"
+        )
+    return quick if is_quick() else full
+
+
+def progress(iterable: Iterable[T] | None = None, **kwargs: Any) -> Iterator[T]:
+    """A ``tqdm.auto`` progress bar, switched off in quick mode and under CI.
+
+    Pass ``disable=...`` to override.  ``total=`` and ``desc=`` work as in tqdm.
+    """
+    from tqdm.auto import tqdm
+
+    kwargs.setdefault("disable", is_quick())
+    kwargs.setdefault("mininterval", 0.5)
+    return tqdm(iterable, **kwargs)
+
+
+# ---------------------------------------------------------------------- seeds
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be a non-negative int, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    return int(seed)
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed Python, NumPy and torch from ``seed``; return a fresh Generator.
+
+    The returned ``numpy.random.Generator`` is what course code draws from.
+    The global NumPy state is seeded only so that third-party code that still
+    uses it is reproducible too.
+    """
+    seed = _check_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 (third-party code only)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    return np.random.default_rng(seed)
+
+
+def child_seeds(seed: int, n: int) -> list[int]:
+    """``n`` independent integer seeds derived from ``seed`` (one per worker).
+
+    Built with ``SeedSequence(seed).spawn(n)``: child ``k`` is the same every
+    run, and the children's streams do not overlap in practice.
+    """
+    seed = _check_seed(seed)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"number of child seeds must be an int >= 1, got {n!r}")
+    children = np.random.SeedSequence(seed).spawn(int(n))
+    return [int(child.generate_state(1, dtype=np.uint32)[0]) for child in children]
+
+
+def worker_rngs(seed: int, n: int) -> list[np.random.Generator]:
+    """One ``numpy.random.Generator`` per worker, from :func:`child_seeds`."""
+    return [np.random.default_rng(s) for s in child_seeds(seed, n)]
+
+
+# -------------------------------------------------------------------- devices
+def get_device(device: str | torch.device = "auto") -> torch.device:
+    """Resolve ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` to a torch device.
+
+    ``"auto"`` picks CUDA when a GPU is visible and the CPU otherwise. Asking for
+    CUDA where there is none is an error, never a silent CPU run.
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str):
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
+        )
+    name = device.strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
+        if not torch.cuda.is_available():
+            raise RuntimeError(
+                f"device {device!r} was requested but torch sees no CUDA GPU "
+                f"(torch {torch.__version__}, CUDA build: {torch.version.cuda}); "
+                "use device='auto' or 'cpu'"
+            )
+        index = int(name[5:]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device {device!r}: only {torch.cuda.device_count()} CUDA "
+                "device(s) are visible"
+            )
+        return torch.device(name)
+    raise ValueError(
+        f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
+    )
+
+
+# ----------------------------------------------------------------------- envs
+def make_env(env_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
+    """``gymnasium.make(env_id, **kwargs)`` with the env and its spaces seeded.
+
+    The first ``reset`` is done here with ``seed``; later ``reset()`` calls
+    without a seed continue the same random stream, as Gymnasium intends.
+    """
+    if not isinstance(env_id, str):
+        raise ValueError(f"env_id must be a registered id string, got {env_id!r}")
+    if env_id not in gym.registry:
+        close = difflib.get_close_matches(env_id, list(gym.registry), n=3)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ValueError(
+            f"unknown environment id {env_id!r}: expected one registered with "
+            f"Gymnasium (see gymnasium.registry){hint}"
+        )
+    if kwargs.get("render_mode") == "rgb_array":
+        # Drawing into an array needs no sound card: keep pygame's SDL from
+        # probing for one (it prints an error on headless machines and Binder).
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    env = gym.make(env_id, **kwargs)
+    if seed is not None:
+        seed = _check_seed(seed)
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+        env.observation_space.seed(seed)
+    return env
+
+
+# ---------------------------------------------------------------------- setup
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux and macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+@dataclass
+class Session:
+    """What :func:`setup` returns: the seed, its Generator, the device, the mode."""
+
+    seed: int
+    rng: np.random.Generator
+    device: torch.device
+    quick: bool
+    started: float = field(default_factory=time.perf_counter)
+
+    def report(self) -> str:
+        """One line with the wall time since :func:`setup` and the peak memory."""
+        line = (
+            f"notebook finished in {time.perf_counter() - self.started:.0f} s, "
+            f"peak memory {peak_memory_mb():.0f} MB"
+        )
+        print(line)
+        return line
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the libraries the course uses."""
+    import matplotlib
+
+    from qlearn_lite import __version__
+
+    return {
+        "python": platform.python_version(),
+        "qlearn_lite": __version__,
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "gymnasium": gym.__version__,
+        "matplotlib": matplotlib.__version__,
+    }
+
+
+def setup(seed: int = 0, device: str | torch.device = "auto") -> Session:
+    """Seed everything, pick the device and print what the notebook runs on.
+
+    Call it in the first cells of every notebook. It prints the library
+    versions, the device (and why, when ``"auto"`` falls back to the CPU) and
+    whether quick mode is on.
+    """
+    rng = seed_everything(seed)
+    resolved = get_device(device)
+    quick = is_quick()
+    print(" | ".join(f"{name} {version}" for name, version in versions().items()))
+    if resolved.type == "cuda":
+        print(f"device: {resolved} ({torch.cuda.get_device_name(resolved)})")
+    elif device == "auto":
+        print("device: cpu (no CUDA GPU visible; everything runs on the CPU)")
+    else:
+        print("device: cpu")
+    mode = (
+        f"QUICK ({QUICK_ENV_VAR}=1: small budgets, for tests)"
+        if quick
+        else "full (the default: the budgets the text describes)"
+    )
+    print(f"mode: {mode} | seed: {seed}")
+    return Session(seed=seed, rng=rng, device=resolved, quick=quick)

@@ -1,0 +1,163 @@
+"""Checks of the committed notebooks: outputs of a full run, conventions, README.
+
+nbval executes every notebook in quick mode (``make test``); these tests read
+the files as committed, which is what learners see on GitHub before they run
+anything.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+import course_header  # noqa: E402
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NAMES = [path.name for path in NOTEBOOKS]
+# Where a path of the machine that ran the notebook would show up in an output.
+MACHINE_PATH = re.compile(
+    r"(/work/|/home/\w|/root/|/tmp/|/Users/\w|/private/var/|[A-Z]:\\\\Users)"
+)
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def source(cell: dict) -> str:
+    text = cell.get("source", "")
+    return "".join(text) if isinstance(text, list) else text
+
+
+def code_cells(nb: dict) -> list[dict]:
+    return [cell for cell in nb["cells"] if cell["cell_type"] == "code"]
+
+
+def test_there_are_notebooks():
+    """The course has at least the setup notebook."""
+    assert "00_setup_and_tour.ipynb" in NAMES
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_name_is_numbered(path):
+    """Notebooks are named NN_topic.ipynb, in course order."""
+    assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), path.name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_committed_with_full_mode_outputs(path):
+    """Every code cell ran, in full mode, and none stored an error."""
+    nb = load(path)
+    assert nb["metadata"].get("qlearn_lite", {}).get("mode") == "full", (
+        f"{path.name} was not executed by `make notebooks` in full mode"
+    )
+    for index, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code" or not source(cell).strip():
+            continue
+        assert cell.get("execution_count") is not None, (
+            f"{path.name}: cell {index} has not been executed"
+        )
+        errors = [o for o in cell["outputs"] if o["output_type"] == "error"]
+        assert not errors, f"{path.name}: cell {index} stored {errors[0]['ename']}"
+    counts = [c["execution_count"] for c in code_cells(nb) if source(c).strip()]
+    assert counts == list(range(1, len(counts) + 1)), (
+        f"{path.name}: cells were not run top to bottom in one kernel: {counts}"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_no_machine_paths_in_outputs(path):
+    """Outputs show no absolute path of the machine that ran them."""
+    outputs = json.dumps([cell["outputs"] for cell in code_cells(load(path))])
+    match = MACHINE_PATH.search(outputs)
+    assert match is None, f"{path.name}: output contains {match.group(0)!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_checks_its_results(path):
+    """Each notebook marks deterministic results for nbval to compare."""
+    marked = [
+        cell
+        for cell in code_cells(load(path))
+        if source(cell).lstrip().startswith("# NBVAL_CHECK_OUTPUT")
+    ]
+    assert marked, f"{path.name}: no cell starts with # NBVAL_CHECK_OUTPUT"
+    for cell in marked:
+        assert cell["outputs"], f"{path.name}: a checked cell has no output"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_title_cell(path):
+    """The title cell has the number, badges, what you will learn, the runtime."""
+    first = source(load(path)["cells"][0])
+    number = path.name[:2]
+    assert first.startswith(f"# {number} · "), first.splitlines()[0]
+    for needed in ("Open In Colab", "Launch on Binder", "What you will learn"):
+        assert needed in first, f"{path.name}: title cell lacks {needed!r}"
+    assert re.search(r"\*\*Runtime\*\*: .*full mode", first), (
+        f"{path.name}: title cell lacks '**Runtime**: ... full mode'"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_setup_cell_and_ending(path):
+    """Cells: install, then setup(seed=...), ..., summary, link to the next."""
+    cells = load(path)["cells"]
+    assert "install" in cells[1]["metadata"].get("tags", []), "no install cell"
+    first_code = next(c for c in cells[2:] if c["cell_type"] == "code")
+    assert "setup(seed=" in source(first_code), (
+        f"{path.name}: the first code cell after the install cell must call setup"
+    )
+    text = "\n".join(source(cell) for cell in cells if cell["cell_type"] == "markdown")
+    assert "## Summary" in text, f"{path.name}: no '## Summary' section"
+    assert "Try this" in text, f"{path.name}: no 'Try this' list"
+    later = [name for name in NAMES if name > path.name]
+    if later:
+        assert f"]({later[0]})" in source(cells[-1]), (
+            f"{path.name}: the last cell must link to the next notebook {later[0]}"
+        )
+
+
+def test_headers_match_the_one_repository_url():
+    """Badges and install cells are what tools/course_header.py generates."""
+    for path in NOTEBOOKS:
+        expected = course_header.dump(course_header.updated_notebook(path))
+        assert expected == path.read_text(encoding="utf-8"), (
+            f"{path.name}: header out of date; run `make headers`"
+        )
+    assert course_header.readme_text() == (ROOT / "README.md").read_text(
+        encoding="utf-8"
+    ), "README badges out of date; run `make headers`"
+    # The URL itself is written once, in tools/course_header.py.
+    url = course_header.git_url()
+    holders = [
+        path.relative_to(ROOT).as_posix()
+        for path in [*ROOT.glob("*.*"), *(ROOT / "qlearn_lite").glob("*.py")]
+        if path.is_file() and url in path.read_text(encoding="utf-8", errors="ignore")
+    ]
+    assert holders == [], f"repository URL written by hand in {holders}"
+
+
+def test_readme_lists_every_notebook_with_its_runtime():
+    """README's table has a row per notebook with its full-mode runtime."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for path in NOTEBOOKS:
+        row = next(
+            (
+                line
+                for line in readme.splitlines()
+                if line.startswith("|") and f"(notebooks/{path.name})" in line
+            ),
+            None,
+        )
+        assert row is not None, f"README table has no row linking {path.name}"
+        assert re.search(r"\|\s*(~\s*)?\d+(\.\d+)?\s*(s|min)\s*\|", row), (
+            f"README row for {path.name} has no runtime: {row}"
+        )

@@ -1,0 +1,202 @@
+"""Tests for qlearn_lite.utils: seeds, quick-mode budgets, devices, envs."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from qlearn_lite import utils
+
+
+# ----------------------------------------------------------------- quick mode
+@pytest.mark.parametrize("value", ["1", "true", "YES", " on "])
+def test_quick_mode_on(monkeypatch, value):
+    """Truthy spellings of QLEARN_LITE_QUICK turn quick mode on."""
+    monkeypatch.setenv(utils.QUICK_ENV_VAR, value)
+    assert utils.is_quick() is True
+    assert utils.budget(full=1000, quick=10) == 10
+
+
+@pytest.mark.parametrize("value", ["", "0", "false", "off"])
+def test_quick_mode_off(monkeypatch, value):
+    """Unset or falsy QLEARN_LITE_QUICK gives the full budget."""
+    monkeypatch.setenv(utils.QUICK_ENV_VAR, value)
+    assert utils.is_quick() is False
+    assert utils.budget(full=1000, quick=10) == 1000
+
+
+def test_quick_mode_unset_is_full(monkeypatch):
+    """With the variable absent, learners get the full budget."""
+    monkeypatch.delenv(utils.QUICK_ENV_VAR, raising=False)
+    assert utils.budget(full=2.5, quick=0.5) == 2.5
+
+
+def test_quick_mode_rejects_unknown_value(monkeypatch):
+    """A value that is neither on nor off is an error naming the variable."""
+    monkeypatch.setenv(utils.QUICK_ENV_VAR, "maybe")
+    with pytest.raises(ValueError, match="QLEARN_LITE_QUICK.*'maybe'"):
+        utils.is_quick()
+
+
+@pytest.mark.parametrize(
+    ("full", "quick", "message"),
+    [
+        (0, 1, "full=.*> 0, got 0"),
+        (-5, 1, "full=.*> 0, got -5"),
+        (100, 0, "quick=.*> 0, got 0"),
+        (100, -1.0, "quick=.*> 0, got -1.0"),
+        (10, 20, "must not exceed full"),
+        ("100", 1, "positive number, got '100'"),
+        (True, 1, "positive number, got True"),
+    ],
+)
+def test_budget_rejects_bad_sizes(full, quick, message):
+    """Zero, negative, non-numeric or inverted budgets are clear ValueErrors."""
+    with pytest.raises(ValueError, match=message):
+        utils.budget(full=full, quick=quick)
+
+
+# ---------------------------------------------------------------------- seeds
+def test_seed_everything_same_seed_same_numbers():
+    """One seed reproduces Python, NumPy (Generator and global) and torch draws."""
+
+    def draw(seed):
+        rng = utils.seed_everything(seed)
+        return (
+            random.random(),
+            np.random.random(),  # noqa: NPY002 (checks the global state)
+            rng.random(3).tolist(),
+            torch.rand(3).tolist(),
+        )
+
+    assert draw(7) == draw(7)
+    assert draw(7) != draw(8)
+
+
+def test_child_seeds_are_reproducible_and_distinct():
+    """Child seeds repeat for a seed, differ between workers and between seeds."""
+    first = utils.child_seeds(123, 4)
+    assert first == utils.child_seeds(123, 4)
+    assert len(set(first)) == 4
+    assert utils.child_seeds(124, 4) != first
+    # Spawning more children keeps the earlier ones: worker k's seed is stable.
+    assert utils.child_seeds(123, 6)[:4] == first
+
+
+def test_worker_rngs_give_different_streams():
+    """Each worker's Generator draws a different stream, the same every run."""
+    streams = [rng.integers(0, 2**31, size=8) for rng in utils.worker_rngs(5, 3)]
+    again = [rng.integers(0, 2**31, size=8) for rng in utils.worker_rngs(5, 3)]
+    for a, b in zip(streams, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(streams[0], streams[1])
+    assert not np.array_equal(streams[1], streams[2])
+
+
+@pytest.mark.parametrize("n", [0, -1, 2.5, True])
+def test_child_seeds_rejects_bad_counts(n):
+    """The number of workers must be a whole number >= 1."""
+    with pytest.raises(ValueError, match="int >= 1"):
+        utils.child_seeds(0, n)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "3", None])
+def test_seed_must_be_non_negative_int(seed):
+    """Seeds are non-negative integers; anything else says what it got."""
+    with pytest.raises((TypeError, ValueError), match="non-negative int"):
+        utils.seed_everything(seed)
+
+
+# -------------------------------------------------------------------- devices
+def test_get_device_cpu_and_auto():
+    """'cpu' is the CPU; 'auto' is CUDA exactly when torch sees a GPU."""
+    assert utils.get_device("cpu") == torch.device("cpu")
+    assert utils.get_device(torch.device("cpu")) == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert utils.get_device("auto").type == expected
+    assert utils.get_device(" AUTO ").type == expected
+
+
+@pytest.mark.parametrize("name", ["gpu", "cuda:x", "tpu", "", 0])
+def test_get_device_unknown_names(name):
+    """Unknown device names are a ValueError listing the accepted ones."""
+    with pytest.raises(ValueError, match="'auto', 'cpu', 'cuda' or 'cuda:N'"):
+        utils.get_device(name)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+@pytest.mark.parametrize("name", ["cuda", "cuda:0"])
+def test_get_device_cuda_without_gpu_is_an_error(name):
+    """Asking for CUDA without a GPU fails loudly instead of using the CPU."""
+    with pytest.raises(RuntimeError, match="no CUDA GPU"):
+        utils.get_device(name)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_get_device_cuda_with_gpu():
+    """With a GPU, 'cuda' resolves to it."""
+    assert utils.get_device("cuda").type == "cuda"
+
+
+# ----------------------------------------------------------------------- envs
+def test_make_env_is_seeded():
+    """Two envs made with one seed give the same observations and actions."""
+
+    def rollout(seed):
+        env = utils.make_env("CartPole-v1", seed=seed)
+        obs, _ = env.reset(seed=seed)
+        actions = [int(env.action_space.sample()) for _ in range(5)]
+        for action in actions:
+            obs, *_ = env.step(action)
+        env.close()
+        return actions, obs
+
+    actions_a, obs_a = rollout(3)
+    actions_b, obs_b = rollout(3)
+    assert actions_a == actions_b
+    np.testing.assert_array_equal(obs_a, obs_b)
+    assert rollout(4)[0] != actions_a or not np.array_equal(rollout(4)[1], obs_a)
+
+
+def test_make_env_passes_kwargs():
+    """Keyword arguments reach gymnasium.make (here FrozenLake's map)."""
+    env = utils.make_env("FrozenLake-v1", seed=0, map_name="8x8", is_slippery=False)
+    assert env.observation_space.n == 64
+    env.close()
+
+
+def test_make_env_unknown_id_suggests_close_match():
+    """An unknown id is a ValueError that suggests the registered spelling."""
+    with pytest.raises(ValueError, match="unknown environment id 'CartPole-v9'"):
+        utils.make_env("CartPole-v9")
+    with pytest.raises(ValueError, match="did you mean 'CartPole-v1'"):
+        utils.make_env("CartPole-v9")
+
+
+def test_make_env_rejects_non_string_id():
+    """The id must be a string."""
+    with pytest.raises(ValueError, match="registered id string"):
+        utils.make_env(42)
+
+
+# ---------------------------------------------------------------------- setup
+def test_setup_prints_versions_device_and_mode(monkeypatch, capsys):
+    """setup() seeds, prints versions, the device with its reason, and the mode."""
+    monkeypatch.setenv(utils.QUICK_ENV_VAR, "1")
+    session = utils.setup(seed=11)
+    out = capsys.readouterr().out
+    assert f"torch {torch.__version__}" in out
+    assert "gymnasium" in out and "numpy" in out
+    assert "device: " in out
+    assert "mode: QUICK" in out and "seed: 11" in out
+    assert session.quick is True and session.seed == 11
+    assert session.rng.random() == np.random.default_rng(11).random()
+    assert "peak memory" in session.report()
+
+
+def test_peak_memory_is_plausible():
+    """Peak memory of this process is positive and below the machine's size."""
+    assert 10 < utils.peak_memory_mb() < 24 * 1024
