@@ -183,9 +183,10 @@ def make_env(env_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
             f"Gymnasium (see gymnasium.registry){hint}"
         )
     if kwargs.get("render_mode") == "rgb_array":
-        # Drawing into an array needs no sound card: keep pygame's SDL from
-        # probing for one (it prints an error on headless machines and Binder).
-        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+        # Drawing into an array needs no window: keep pygame's SDL from probing
+        # for a display (it prints an error on headless machines and Binder).
+        # A later render_mode="human" in the same process would need this unset.
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     env = gym.make(env_id, **kwargs)
     if seed is not None:
         seed = _check_seed(seed)
