@@ -57,7 +57,9 @@ NB ?= notebooks/[0-9]*.ipynb
 notebooks: install
 	env -u QLEARN_LITE_QUICK $(BIN)/python tools/run_notebooks.py $(NB)
 
+# The benchmarks compare against Stable-Baselines3: the `bench` extra.
 benchmarks: install
+	$(PIP) install --quiet -c constraints.txt -e ".[dev,bench]"
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 headers: install
