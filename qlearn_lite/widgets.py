@@ -1,0 +1,330 @@
+"""An interactive explorer for tabular Q-learning and SARSA (notebook 03).
+
+``explorer("FrozenLake-v1")`` shows sliders for alpha, gamma, epsilon, its
+schedule and the number of episodes; every change retrains and redraws the
+learning curve and the learned Q-table, with the greedy policy's success rate
+next to the optimum from value iteration.
+
+Where nothing can run the sliders (nbval, ``jupyter nbconvert``, GitHub's
+static view, a plain Python script) the same object shows one static picture of
+the default setting instead of failing: it offers the front end both the
+widget and a PNG, and a front end without a widget manager shows the PNG.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import gymnasium as gym
+import matplotlib.pyplot as plt
+import numpy as np
+
+from qlearn_lite.plotting import grid_shape, plot_learning_curves, plot_q_table
+from qlearn_lite.tabular import (
+    TabularResult,
+    evaluate_policy,
+    exponential_schedule,
+    greedy_policy,
+    linear_schedule,
+    q_learning,
+    sarsa,
+    success_probability,
+    value_iteration,
+)
+
+__all__ = ["Explorer", "ExplorerSettings", "explorer", "train_and_score"]
+
+SCHEDULES = ("constant", "linear", "exponential")
+
+
+@dataclass(frozen=True)
+class ExplorerSettings:
+    """One point of the explorer: what to train and how."""
+
+    algorithm: str = "Q-learning"
+    """``"Q-learning"`` or ``"SARSA"``."""
+    alpha: float = 0.1
+    """Learning rate in (0, 1]."""
+    gamma: float = 0.99
+    """Discount in [0, 1]."""
+    eps_start: float = 1.0
+    """Epsilon at the first episode (the only one for ``"constant"``)."""
+    eps_end: float = 0.05
+    """Epsilon reached after half of the episodes (linear) or approached
+    (exponential: 1 % of the gap remains at half of the episodes)."""
+    schedule: str = "linear"
+    """``"constant"``, ``"linear"`` or ``"exponential"``."""
+    episodes: int = 2000
+    """Training episodes."""
+    seed: int = 0
+    """Seed of the run."""
+
+    def epsilon(self):
+        """The epsilon argument for the learner: a number or a schedule."""
+        if self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"schedule must be one of {SCHEDULES}, got {self.schedule!r}"
+            )
+        half = max(self.episodes // 2, 1)
+        if self.schedule == "constant":
+            return self.eps_start
+        if self.schedule == "linear":
+            return linear_schedule(self.eps_start, self.eps_end, half)
+        return exponential_schedule(self.eps_start, self.eps_end, 0.01 ** (1 / half))
+
+
+@dataclass
+class Score:
+    """How good a trained table is, next to the best possible."""
+
+    result: TabularResult
+    """The training run."""
+    success: float
+    """Success rate of the greedy policy (exact if the env has a table and a
+    time limit, else from 1000 simulated episodes)."""
+    optimum: float
+    """The same for the optimal policy of value iteration with the same gamma."""
+    mean_return: float
+    """Mean return of the greedy policy over 200 simulated episodes."""
+
+
+def _success(env: gym.Env, policy: np.ndarray, seed: int) -> float:
+    if env.spec is not None and env.spec.max_episode_steps is not None:
+        return success_probability(env, policy)
+    return evaluate_policy(env, policy, 200, seed=seed, max_steps=500)[1]
+
+
+def train_and_score(env: gym.Env, settings: ExplorerSettings) -> Score:
+    """Train with ``settings`` (no progress bar) and score the greedy policy."""
+    learner = {"Q-learning": q_learning, "SARSA": sarsa}.get(settings.algorithm)
+    if learner is None:
+        raise ValueError(
+            f"algorithm must be 'Q-learning' or 'SARSA', got {settings.algorithm!r}"
+        )
+    result = learner(
+        env,
+        settings.episodes,
+        settings.alpha,
+        settings.gamma,
+        settings.epsilon(),
+        seed=settings.seed,
+        progress=False,
+    )
+    policy = greedy_policy(result.q)
+    _, q_star = value_iteration(env, settings.gamma)
+    mean_return, _ = evaluate_policy(
+        env, policy, 200, seed=settings.seed, max_steps=500
+    )
+    return Score(
+        result=result,
+        success=_success(env, policy, settings.seed),
+        optimum=_success(env, greedy_policy(q_star), settings.seed),
+        mean_return=mean_return,
+    )
+
+
+def draw(env: gym.Env, settings: ExplorerSettings, score: Score) -> plt.Figure:
+    """Learning curve (left) and learned Q-table (right) of one setting."""
+    fig, axes = plt.subplots(
+        1, 2, figsize=(10, 3.6), dpi=80, gridspec_kw={"width_ratios": [1.3, 1]}
+    )
+    window = max(10, settings.episodes // 20)
+    plot_learning_curves(
+        {settings.algorithm: score.result.returns},
+        window=window,
+        ax=axes[0],
+        show_raw=False,
+        title=f"{settings.algorithm} on {env.spec.id if env.spec else env}",
+    )
+    twin = axes[0].twinx()
+    twin.plot(
+        np.arange(1, settings.episodes + 1),
+        score.result.epsilons,
+        color="grey",
+        ls=":",
+        label="epsilon",
+    )
+    twin.set_ylim(0, 1.05)
+    twin.set_ylabel("epsilon (dotted)")
+    try:
+        grid_shape(env)
+        plot_q_table(
+            score.result.q,
+            env,
+            ax=axes[1],
+            title=f"greedy success {score.success:.3f} (optimum {score.optimum:.3f})",
+        )
+    except ValueError:  # not a grid world (Taxi): a text summary instead
+        axes[1].axis("off")
+        axes[1].text(0.05, 0.5, _summary(settings, score), fontsize=10, va="center")
+    fig.tight_layout()
+    return fig
+
+
+def _summary(settings: ExplorerSettings, score: Score) -> str:
+    return (
+        f"{settings.algorithm}: alpha {settings.alpha:g}, gamma {settings.gamma:g}, "
+        f"epsilon {settings.schedule} {settings.eps_start:g} -> {settings.eps_end:g}, "
+        f"{settings.episodes} episodes ({score.result.steps} steps)\n"
+        f"greedy policy: success {score.success:.3f} (optimum {score.optimum:.3f}), "
+        f"mean return {score.mean_return:.2f}"
+    )
+
+
+def _png(fig: plt.Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+class Explorer:
+    """Sliders that retrain and redraw; displays as a picture where they can't run.
+
+    ``explorer.settings`` is the current :class:`ExplorerSettings`,
+    ``explorer.score`` the current :class:`Score`, ``explorer.png`` the
+    current picture. ``explorer.update(alpha=0.5)`` changes settings from code
+    (and moves the sliders).
+    """
+
+    def __init__(self, env: gym.Env, settings: ExplorerSettings, interactive: bool):
+        self.env = env
+        self.settings = settings
+        self.score = train_and_score(env, settings)
+        self.png = _png(draw(env, settings, self.score))
+        self.controls: dict[str, Any] = {}
+        self.box = self._build_widgets() if interactive else None
+
+    # ----------------------------------------------------------- widgets
+    def _build_widgets(self):
+        try:
+            import ipywidgets as widgets
+        except ImportError:  # pragma: no cover - ipywidgets is a dependency
+            return None
+        style = {"description_width": "90px"}
+        layout = widgets.Layout(width="320px")
+
+        def slider(kind, name, low, high, step, **kwargs):
+            return kind(
+                value=getattr(self.settings, name),
+                min=low,
+                max=high,
+                step=step,
+                description=name,
+                continuous_update=False,
+                style=style,
+                layout=layout,
+                **kwargs,
+            )
+
+        s = self.settings
+        self.controls = {
+            "algorithm": widgets.ToggleButtons(
+                options=["Q-learning", "SARSA"], value=s.algorithm, style=style
+            ),
+            "alpha": slider(widgets.FloatSlider, "alpha", 0.01, 1.0, 0.01),
+            "gamma": slider(widgets.FloatSlider, "gamma", 0.0, 1.0, 0.01),
+            "schedule": widgets.Dropdown(
+                options=SCHEDULES,
+                value=s.schedule,
+                description="schedule",
+                style=style,
+                layout=layout,
+            ),
+            "eps_start": slider(widgets.FloatSlider, "eps_start", 0.0, 1.0, 0.01),
+            "eps_end": slider(widgets.FloatSlider, "eps_end", 0.0, 1.0, 0.01),
+            "episodes": slider(widgets.IntSlider, "episodes", 100, 20_000, 100),
+            "seed": slider(widgets.IntSlider, "seed", 0, 99, 1),
+        }
+        self._image = widgets.Image(value=self.png, format="png")
+        self._status = widgets.HTML(self._status_text())
+        for control in self.controls.values():
+            control.observe(self._on_change, names="value")
+        left = widgets.VBox(list(self.controls.values()))
+        return widgets.VBox([widgets.HBox([left, self._status]), self._image])
+
+    def _status_text(self, busy: bool = False) -> str:
+        if busy:
+            return "<i>training ...</i>"
+        return (
+            "<pre style='font-size:11px'>"
+            + _summary(self.settings, self.score)
+            + "</pre>"
+        )
+
+    def _on_change(self, _change: dict) -> None:
+        values = {name: control.value for name, control in self.controls.items()}
+        self._retrain(replace(self.settings, **values))
+
+    def _retrain(self, settings: ExplorerSettings) -> None:
+        if self.box is not None:
+            self._status.value = self._status_text(busy=True)
+        self.settings = settings
+        self.score = train_and_score(self.env, settings)
+        self.png = _png(draw(self.env, settings, self.score))
+        if self.box is not None:
+            self._image.value = self.png
+            self._status.value = self._status_text()
+
+    def update(self, **changes: Any) -> Explorer:
+        """Change settings from code: ``update(alpha=0.5, schedule="constant")``."""
+        settings = replace(self.settings, **changes)
+        if self.controls:
+            for control in self.controls.values():  # no retrain per slider
+                control.unobserve(self._on_change, names="value")
+            for name, value in asdict(settings).items():
+                self.controls[name].value = value
+            for control in self.controls.values():
+                control.observe(self._on_change, names="value")
+        self._retrain(settings)
+        return self
+
+    # ----------------------------------------------------------- display
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """The widget for front ends that run widgets, the PNG for all others."""
+        bundle = {
+            "image/png": base64.b64encode(self.png).decode("ascii"),
+            "text/plain": _summary(self.settings, self.score),
+        }
+        if self.box is not None:
+            widget_bundle = self.box._repr_mimebundle_()
+            if isinstance(widget_bundle, tuple):
+                widget_bundle = widget_bundle[0]
+            view = "application/vnd.jupyter.widget-view+json"
+            if widget_bundle and view in widget_bundle:
+                bundle[view] = widget_bundle[view]
+        return bundle
+
+
+def explorer(
+    env_id: str = "FrozenLake-v1",
+    interactive: bool | None = None,
+    **settings: Any,
+) -> Explorer:
+    """An explorer of alpha, gamma, epsilon and its schedule, and episodes.
+
+    Args:
+        env_id: a Gymnasium id with ``Discrete`` spaces and a transition table
+            (FrozenLake-v1, FrozenLake8x8-v1, CliffWalking-v1, Taxi-v4).
+        interactive: ``None`` shows sliders when running in an IPython kernel;
+            ``False`` gives only the static picture.
+        **settings: starting values, fields of :class:`ExplorerSettings`.
+
+    Make it the last expression of a cell to display it.
+    """
+    env = gym.make(env_id)
+    if interactive is None:
+        interactive = _in_kernel()
+    return Explorer(env, ExplorerSettings(**settings), interactive=interactive)
+
+
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
