@@ -83,6 +83,9 @@ def progress(iterable: Iterable[T] | None = None, **kwargs: Any) -> Iterator[T]:
     """
     from tqdm.auto import tqdm
 
+    # tqdm's monitor thread (started even for a disabled bar) only fixes the
+    # refresh rate of very slow bars; without it, no thread outlives a learner.
+    tqdm.monitor_interval = 0
     kwargs.setdefault("disable", is_quick())
     kwargs.setdefault("mininterval", 0.5)
     return tqdm(iterable, **kwargs)

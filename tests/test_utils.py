@@ -59,6 +59,19 @@ def test_budget_rejects_bad_sizes(full, quick, message):
         utils.budget(full=full, quick=quick)
 
 
+def test_progress_starts_no_thread(monkeypatch):
+    """A progress bar, on or off, leaves no monitor thread running."""
+    import threading
+
+    monkeypatch.setenv(utils.QUICK_ENV_VAR, "1")
+    before = threading.active_count()
+    for disable in (True, False):
+        bar = utils.progress(total=3, disable=disable)
+        bar.update(3)
+        bar.close()
+    assert threading.active_count() == before
+
+
 # ---------------------------------------------------------------------- seeds
 def test_seed_everything_same_seed_same_numbers():
     """One seed reproduces Python, NumPy (Generator and global) and torch draws."""
