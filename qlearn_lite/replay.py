@@ -1,0 +1,402 @@
+"""Experience replay: a preallocated NumPy ring buffer of transitions (notebook 04).
+
+Consecutive transitions of one episode are strongly correlated, and a learner
+that trains on them in order forgets what it saw a few hundred steps ago. Lin
+(1992, "Self-improving reactive agents based on reinforcement learning,
+planning and teaching", section 4.4) and Mnih et al. (2015, "Human-level
+control through deep reinforcement learning", Methods: "experience replay")
+store every transition in a memory and train on uniformly sampled minibatches:
+the samples are nearly independent and every transition is reused many times.
+
+:class:`ReplayBuffer` is that memory as a ring: ``capacity`` slots in
+preallocated arrays, a write position that wraps around, so the oldest
+transition is overwritten first and adding never allocates.
+
+Why ``terminated`` and not ``done``
+-----------------------------------
+Gymnasium ends an episode for two different reasons. ``terminated`` means the
+MDP reached a terminal state (the pole fell, the agent fell into a hole): the
+value of what follows is 0 and the TD target is just ``r``. ``truncated``
+means a time limit cut the episode (CartPole-v1 stops at 500 steps): the state
+is an ordinary state and the target must still bootstrap,
+``r + gamma * max_a Q(s', a)``. Storing ``done = terminated or truncated``
+would teach the agent that the 500th step of a perfect balance is worth
+nothing. So the buffer stores ``terminated`` only; the training loop resets
+the env on either flag.
+
+Memory per transition
+---------------------
+Each slot holds ``obs`` and ``next_obs`` (``2 * obs_nbytes``), the action
+(``int64``, 8 bytes), the reward (``float32``, 4 bytes) and ``terminated``
+(``bool``, 1 byte). For CartPole (4 ``float32`` numbers, 16 bytes) that is
+``2 * 16 + 8 + 4 + 1 = 45`` bytes, so 100,000 transitions take 4.5 MB; for an
+Atari frame stack (4 x 84 x 84 ``uint8``) it is 56 KB per transition and 5.6 GB
+per 100,000, which is why Atari buffers drop ``next_obs`` and share frames.
+:attr:`ReplayBuffer.nbytes_per_transition` and :attr:`ReplayBuffer.nbytes`
+give the exact numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import gymnasium as gym
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from qlearn_lite.tabular import (
+    TabularResult,
+    discrete_sizes,
+    epsilon_greedy,
+    q_update,
+    td_target,
+)
+from qlearn_lite.utils import child_seeds
+from qlearn_lite.utils import progress as progress_bar
+
+
+class ReplayBatch(NamedTuple):
+    """A minibatch of transitions, one row per transition.
+
+    From :meth:`ReplayBuffer.sample` the fields are torch tensors; from
+    :meth:`ReplayBuffer.sample_arrays` they are NumPy arrays.
+    """
+
+    obs: torch.Tensor
+    """``obs_dtype [batch, *obs_shape]``: the state the action was taken in."""
+    actions: torch.Tensor
+    """``int64 [batch]``: the action taken."""
+    rewards: torch.Tensor
+    """``float32 [batch]``: the reward received."""
+    next_obs: torch.Tensor
+    """``obs_dtype [batch, *obs_shape]``: the state reached."""
+    terminated: torch.Tensor
+    """``float32 [batch]``: 1.0 where ``next_obs`` is terminal (no bootstrap)."""
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive int (> 0), got {value!r}")
+    return int(value)
+
+
+class ReplayBuffer:
+    """A fixed-size ring buffer of ``(obs, action, reward, next_obs, terminated)``.
+
+    Args:
+        capacity: the number of transitions kept; when full, each new one
+            overwrites the oldest.
+        obs_shape: the shape of one observation, ``(4,)`` for CartPole, ``()``
+            for a Discrete state such as FrozenLake's.
+        obs_dtype: the dtype observations are stored in (``np.float32`` for
+            Box observations, ``np.int64`` for Discrete states, ``np.uint8``
+            for images).
+        seed: seeds the buffer's own ``numpy.random.Generator`` (used by
+            :meth:`sample`), so sampling never touches global random state.
+
+    >>> buffer = ReplayBuffer(capacity=1000, obs_shape=(4,), seed=0)
+    >>> buffer.add(np.zeros(4), 1, 1.0, np.ones(4), False)
+    >>> len(buffer), buffer.nbytes_per_transition
+    (1, 45)
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        obs_shape: tuple[int, ...] | int,
+        obs_dtype: npt.DTypeLike = np.float32,
+        seed: int | None = None,
+    ) -> None:
+        self.capacity = _positive_int("capacity", capacity)
+        if isinstance(obs_shape, (int, np.integer)):
+            obs_shape = (int(obs_shape),)
+        try:
+            self.obs_shape = tuple(int(size) for size in obs_shape)
+        except TypeError:
+            raise ValueError(
+                f"obs_shape must be a tuple of ints such as (4,) or (), "
+                f"got {obs_shape!r}"
+            ) from None
+        self.obs_dtype = np.dtype(obs_dtype)
+        self.rng = np.random.default_rng(seed)
+        self.obs = np.zeros((self.capacity, *self.obs_shape), dtype=self.obs_dtype)
+        self.next_obs = np.zeros_like(self.obs)
+        self.actions = np.zeros(self.capacity, dtype=np.int64)
+        self.rewards = np.zeros(self.capacity, dtype=np.float32)
+        self.terminated = np.zeros(self.capacity, dtype=np.bool_)
+        self.position = 0  # the slot the next transition is written to
+        self.size = 0  # how many slots hold a transition (<= capacity)
+
+    # ------------------------------------------------------------------ adding
+    def add(
+        self,
+        obs: npt.ArrayLike,
+        action: npt.ArrayLike,
+        reward: npt.ArrayLike,
+        next_obs: npt.ArrayLike,
+        terminated: npt.ArrayLike,
+    ) -> None:
+        """Store one transition, or a batch of ``n`` of them.
+
+        One transition: ``obs`` and ``next_obs`` of shape ``obs_shape``, scalar
+        ``action``, ``reward``, ``terminated``. A batch: ``obs`` and
+        ``next_obs`` of shape ``[n, *obs_shape]`` and the others of shape
+        ``[n]``; it is stored exactly as ``n`` single adds in order would be.
+        """
+        obs = np.asarray(obs)
+        if obs.shape == self.obs_shape:  # the common case: one transition
+            next_obs = self._check_obs("next_obs", next_obs, ())
+            index = self.position
+            self.obs[index] = obs
+            self.next_obs[index] = next_obs
+            self.actions[index] = action
+            self.rewards[index] = reward
+            self.terminated[index] = terminated
+            self.position = (index + 1) % self.capacity
+            self.size = min(self.size + 1, self.capacity)
+            return
+        self._check_obs("obs", obs, None)
+        count = obs.shape[0]
+        next_obs = self._check_obs("next_obs", next_obs, (count,))
+        columns = []
+        for name, value in (
+            ("action", action),
+            ("reward", reward),
+            ("terminated", terminated),
+        ):
+            value = np.asarray(value)
+            if value.shape != (count,):
+                raise ValueError(
+                    f"a batch of {count} observations needs {name} of shape "
+                    f"({count},), got shape {value.shape}"
+                )
+            columns.append(value)
+        if count > self.capacity:  # only the last `capacity` ones survive
+            obs, next_obs = obs[-self.capacity :], next_obs[-self.capacity :]
+            columns = [column[-self.capacity :] for column in columns]
+            self.position = (self.position + count - self.capacity) % self.capacity
+            count = self.capacity
+        indices = (self.position + np.arange(count)) % self.capacity
+        self.obs[indices] = obs
+        self.next_obs[indices] = next_obs
+        self.actions[indices], self.rewards[indices], self.terminated[indices] = columns
+        self.position = int((self.position + count) % self.capacity)
+        self.size = min(self.size + count, self.capacity)
+
+    def _check_obs(
+        self, name: str, value: npt.ArrayLike, batch: tuple[int, ...] | None
+    ) -> np.ndarray:
+        """``value`` as an array of shape ``batch + obs_shape`` (any batch if None)."""
+        value = np.asarray(value)
+        if batch is None:
+            ok = value.ndim == len(self.obs_shape) + 1 and (
+                value.shape[1:] == self.obs_shape
+            )
+            expected = f"{self.obs_shape} or (n, {', '.join(map(str, self.obs_shape))})"
+        else:
+            ok = value.shape == batch + self.obs_shape
+            expected = str(batch + self.obs_shape)
+        if not ok:
+            raise ValueError(
+                f"{name} must have shape {expected} for this buffer "
+                f"(obs_shape={self.obs_shape}), got shape {value.shape}"
+            )
+        return value
+
+    # ---------------------------------------------------------------- sampling
+    def sample_indices(self, batch_size: int) -> np.ndarray:
+        """``int64 [batch_size]`` slot indices drawn uniformly, with replacement,
+        from the ``len(self)`` slots that hold a transition."""
+        batch_size = self._check_batch_size(batch_size)
+        return self.rng.integers(0, self.size, size=batch_size)
+
+    def _check_batch_size(self, batch_size: int) -> int:
+        batch_size = _positive_int("batch_size", batch_size)
+        if batch_size > self.size:
+            raise ValueError(
+                f"cannot sample {batch_size} transitions: the buffer holds only "
+                f"{self.size}; add more first (or train after learning_starts)"
+            )
+        return batch_size
+
+    def _gather(self, indices: np.ndarray) -> ReplayBatch:
+        """The transitions at ``indices`` (any shape) as NumPy arrays."""
+        return ReplayBatch(
+            self.obs[indices],
+            self.actions[indices],
+            self.rewards[indices],
+            self.next_obs[indices],
+            self.terminated[indices].astype(np.float32),
+        )
+
+    def sample_arrays(self, batch_size: int) -> ReplayBatch:
+        """A uniform minibatch as NumPy arrays (for tabular learners)."""
+        return self._gather(self.sample_indices(batch_size))
+
+    def sample(
+        self, batch_size: int, device: str | torch.device = "cpu"
+    ) -> ReplayBatch:
+        """A uniform minibatch as torch tensors on ``device``.
+
+        Shapes: ``obs``/``next_obs`` ``[batch_size, *obs_shape]`` in the
+        stored dtype, ``actions`` int64 ``[batch_size]``, ``rewards`` and
+        ``terminated`` float32 ``[batch_size]``. Sampling is with replacement,
+        as in Mnih et al. (2015).
+        """
+        arrays = self.sample_arrays(batch_size)
+        return ReplayBatch(
+            *(torch.from_numpy(array).to(device, non_blocking=True) for array in arrays)
+        )
+
+    def sample_batches(
+        self, batch_size: int, num_batches: int, device: str | torch.device = "cpu"
+    ) -> ReplayBatch:
+        """``num_batches`` independent uniform minibatches in one call.
+
+        Fields have a leading ``[num_batches, batch_size]`` shape; row ``k``
+        (``field[k]``) is one minibatch, distributed exactly as a
+        :meth:`sample` call. A training burst of many gradient steps draws all
+        its minibatches at once: one NumPy call instead of ``num_batches``.
+        """
+        batch_size = self._check_batch_size(batch_size)
+        num_batches = _positive_int("num_batches", num_batches)
+        indices = self.rng.integers(0, self.size, size=(num_batches, batch_size))
+        return ReplayBatch(
+            *(
+                torch.from_numpy(array).to(device, non_blocking=True)
+                for array in self._gather(indices)
+            )
+        )
+
+    # ------------------------------------------------------------------- sizes
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def nbytes_per_transition(self) -> int:
+        """Bytes one stored transition takes (obs, next_obs, action, reward, flag)."""
+        return (
+            2 * self.obs[0].nbytes
+            + self.actions.itemsize
+            + self.rewards.itemsize
+            + self.terminated.itemsize
+        )
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the whole preallocated buffer takes (``capacity`` transitions)."""
+        return self.capacity * self.nbytes_per_transition
+
+    def __repr__(self) -> str:
+        return (
+            f"ReplayBuffer(capacity={self.capacity}, obs_shape={self.obs_shape}, "
+            f"obs_dtype={self.obs_dtype.name}, size={self.size}, "
+            f"{self.nbytes / 2**20:.2f} MB)"
+        )
+
+
+# =========================================================== tabular + replay
+def replay_q_learning(
+    env: gym.Env,
+    episodes: int,
+    alpha: float,
+    gamma: float,
+    epsilon: float | Callable[[int], float],
+    seed: int = 0,
+    buffer_size: int = 10_000,
+    updates_per_step: int = 1,
+    q_init: float | np.ndarray | None = None,
+    progress: bool = True,
+    snapshot_every: int | None = None,
+) -> TabularResult:
+    """Tabular Q-learning that learns only from replayed transitions.
+
+    Every env step stores ``(s, a, r, s', terminated)`` in a
+    :class:`ReplayBuffer` of ``buffer_size`` transitions, then applies the
+    Q-learning update of :func:`qlearn_lite.tabular.q_learning` to
+    ``updates_per_step`` transitions sampled uniformly from the buffer (Lin
+    1992; the tabular form of Mnih et al. 2015's replay). With
+    ``updates_per_step=1`` it does exactly as many updates as online
+    Q-learning (same compute); larger values reuse each transition more.
+
+    Arguments and result are those of :func:`qlearn_lite.tabular.q_learning`
+    (``epsilon`` a number or a schedule of the episode), plus ``buffer_size``
+    and ``updates_per_step``. ``seed`` is split into the agent's, the env's and
+    the buffer's streams.
+    """
+    n_states, n_actions = discrete_sizes(env)
+    for name, value in (
+        ("episodes", episodes),
+        ("buffer_size", buffer_size),
+        ("updates_per_step", updates_per_step),
+    ):
+        _positive_int(name, value)
+    for name, value, low_open in (("alpha", alpha, True), ("gamma", gamma, False)):
+        if not isinstance(value, (int, float)) or not (
+            (0 < value if low_open else 0 <= value) and value <= 1
+        ):
+            interval = "(0, 1]" if low_open else "[0, 1]"
+            raise ValueError(f"{name} must be in {interval}, got {value!r}")
+    if q_init is None:
+        Q = np.zeros((n_states, n_actions))
+    else:
+        Q = np.array(np.broadcast_to(q_init, (n_states, n_actions)), dtype=np.float64)
+    agent_seed, env_seed, buffer_seed = child_seeds(seed, 3)
+    rng = np.random.default_rng(agent_seed)
+    buffer = ReplayBuffer(buffer_size, (), np.int64, seed=buffer_seed)
+
+    returns = np.zeros(episodes)
+    lengths = np.zeros(episodes, dtype=np.int64)
+    epsilons = np.zeros(episodes)
+    ended = np.zeros(episodes, dtype=bool)
+    snapshots, snapshot_episodes = [], []
+    bar = progress_bar(
+        range(episodes),
+        desc="replay Q-learning",
+        unit="ep",
+        **({} if progress else {"disable": True}),
+    )
+    for episode in bar:
+        eps = float(epsilon(episode)) if callable(epsilon) else float(epsilon)
+        if not 0.0 <= eps <= 1.0 or math.isnan(eps):
+            raise ValueError(f"epsilon must be in [0, 1], got {eps!r}")
+        obs, _ = env.reset(seed=env_seed if episode == 0 else None)
+        total, length = 0.0, 0
+        while True:
+            action = epsilon_greedy(Q[obs], eps, rng)
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            buffer.add(obs, action, reward, next_obs, terminated)
+            # Learn from the memory, not from the transition just seen.
+            batch = buffer.sample_arrays(min(updates_per_step, len(buffer)))
+            for s, a, r, s_next, done in zip(
+                *(column.tolist() for column in batch), strict=True
+            ):
+                target = td_target(r, max(Q[s_next].tolist()), bool(done), gamma)
+                Q[s, a] = q_update(Q[s, a], target, alpha)
+            total += reward
+            length += 1
+            if terminated or truncated:
+                break
+            obs = next_obs
+        returns[episode], lengths[episode] = total, length
+        epsilons[episode], ended[episode] = eps, terminated
+        if snapshot_every and (episode + 1) % snapshot_every == 0:
+            snapshots.append(Q.copy())
+            snapshot_episodes.append(episode + 1)
+    return TabularResult(
+        q=Q,
+        returns=returns,
+        lengths=lengths,
+        steps=int(lengths.sum()),
+        epsilons=epsilons,
+        terminated=ended,
+        snapshots=(
+            np.array(snapshots) if snapshots else np.zeros((0, n_states, n_actions))
+        ),
+        snapshot_episodes=np.array(snapshot_episodes, dtype=np.int64),
+    )

@@ -1,0 +1,444 @@
+"""Tests for qlearn_lite.async_threads: the three designs, n-step returns, control."""
+
+from __future__ import annotations
+
+import _thread
+import threading
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from qlearn_lite import async_threads as at
+from qlearn_lite.dqn import QNetwork
+from qlearn_lite.replay import ReplayBuffer
+from qlearn_lite.tabular import greedy_policy, success_probability, value_iteration
+
+
+# ------------------------------------------------------------------ helpers
+class Corridor(gym.Env):
+    """States 0..length; one action moves right, reward 1 per step; state
+    ``length`` is terminal."""
+
+    observation_space = gym.spaces.Discrete(8)
+    action_space = gym.spaces.Discrete(1)
+
+    def __init__(self, length: int = 3) -> None:
+        self.length = length
+        self.state = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.state = 0
+        return self.state, {}
+
+    def step(self, action):
+        self.state += 1
+        return self.state, 1.0, self.state == self.length, False, {}
+
+
+class FailingEnv(gym.Wrapper):
+    """FrozenLake whose ``step`` raises after ``fail_after`` steps."""
+
+    def __init__(self, fail_after: int) -> None:
+        super().__init__(gym.make("FrozenLake-v1"))
+        self.fail_after, self.count = fail_after, 0
+
+    def step(self, action):
+        self.count += 1
+        if self.count > self.fail_after:
+            raise ValueError("boom")
+        return self.env.step(action)
+
+
+class InterruptingEnv(gym.Wrapper):
+    """FrozenLake that sends Ctrl-C to the main thread at its 100th step."""
+
+    def __init__(self) -> None:
+        super().__init__(gym.make("FrozenLake-v1"))
+        self.count = 0
+
+    def step(self, action):
+        self.count += 1
+        if self.count == 100:
+            _thread.interrupt_main()
+        return self.env.step(action)
+
+
+def worker_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("qlearn-lite-worker")]
+
+
+# ------------------------------------------------------------ pure functions
+def test_n_step_returns_terminal_ending_ignores_bootstrap():
+    """A terminal segment sums discounted rewards and never bootstraps."""
+    returns = at.n_step_returns(
+        [1.0, 0.0, 2.0], bootstrap=100.0, terminated=True, gamma=0.5
+    )
+    # G2 = 2; G1 = 0 + 0.5 * 2 = 1; G0 = 1 + 0.5 * 1 = 1.5
+    np.testing.assert_array_equal(returns, [1.5, 1.0, 2.0])
+
+
+def test_n_step_returns_truncated_ending_bootstraps():
+    """A truncated segment adds gamma^(L-i) times the bootstrap value."""
+    returns = at.n_step_returns(
+        [1.0, 0.0, 2.0], bootstrap=4.0, terminated=False, gamma=0.5
+    )
+    # G2 = 2 + 0.5 * 4 = 4; G1 = 0 + 0.5 * 4 = 2; G0 = 1 + 0.5 * 2 = 2
+    np.testing.assert_array_equal(returns, [2.0, 2.0, 4.0])
+
+
+def test_n_step_returns_one_step_is_td_target():
+    """With one reward the return is the one-step target r + gamma * B."""
+    np.testing.assert_array_equal(at.n_step_returns([0.5], 2.0, False, 0.9), [2.3])
+    np.testing.assert_array_equal(at.n_step_returns([0.5], 2.0, True, 0.9), [0.5])
+
+
+def test_sample_final_epsilon_matches_mnih_probabilities():
+    """Final epsilons are 0.1 / 0.01 / 0.5 with frequencies near 0.4 / 0.3 / 0.3."""
+    rng = np.random.default_rng(0)
+    draws = np.array([at.sample_final_epsilon(rng) for _ in range(20_000)])
+    assert set(np.unique(draws)) == {0.01, 0.1, 0.5}
+    for value, probability in at.MNIH_FINAL_EPSILONS.items():
+        assert abs(np.mean(draws == value) - probability) < 0.015
+
+
+def test_shared_adam_step_matches_torch_adam():
+    """shared_adam_step on a flat vector gives torch.optim.Adam's numbers."""
+    generator = torch.Generator().manual_seed(0)
+    params = torch.randn(50, generator=generator)
+    reference = params.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([reference], lr=0.01)
+    exp_avg, exp_avg_sq = torch.zeros(50), torch.zeros(50)
+    for step in range(1, 6):
+        grad = torch.randn(50, generator=generator)
+        reference.grad = grad.clone()
+        optimizer.step()
+        at.shared_adam_step(params, grad, exp_avg, exp_avg_sq, step, lr=0.01)
+    torch.testing.assert_close(params, reference.detach(), rtol=1e-6, atol=1e-7)
+
+
+def test_flatten_parameters_makes_views():
+    """After flattening, the flat vector is the parameters and writes reach the net."""
+    net = QNetwork(4, 2, (8,))
+    before = torch.nn.utils.parameters_to_vector(net.parameters()).detach().clone()
+    flat = at.flatten_parameters(net)
+    torch.testing.assert_close(flat, before, rtol=0, atol=0)
+    flat.zero_()
+    assert all(float(p.detach().abs().sum()) == 0.0 for p in net.parameters())
+    assert float(net(torch.ones(1, 4)).detach().abs().sum()) == 0.0
+
+
+# ---------------------------------------------------- shared table (design 1)
+def test_lock_counts_every_step_and_loses_no_update():
+    """sync="lock": T equals the workers' steps and no update is lost."""
+    result = at.async_q_learning(
+        "FrozenLake-v1", 4, 4_000, n_step=3, sync="lock", progress=False
+    )
+    assert result.global_steps == sum(result.worker_steps) == result.env_steps
+    assert result.lost_updates == 0
+    assert result.updates == result.env_steps  # one write per transition
+    assert all(steps > 0 for steps in result.worker_steps)
+    assert result.cpu_seconds > 0 and 0 < result.cores_used < 4
+
+
+def test_exaggerated_races_lose_updates_without_lock_only():
+    """Hogwild loses updates when reads and writes interleave; the lock loses none."""
+    kwargs = dict(n_step=1, exaggerate_races=True, progress=False)
+    hogwild = at.async_q_learning("FrozenLake-v1", 3, 3_000, sync="hogwild", **kwargs)
+    locked = at.async_q_learning("FrozenLake-v1", 3, 3_000, sync="lock", **kwargs)
+    assert hogwild.lost_updates > 0
+    assert locked.lost_updates == 0
+    assert hogwild.updates == hogwild.env_steps
+
+
+def test_one_worker_is_bit_for_bit_reproducible():
+    """One worker, n_step=1, same seed: identical Q, returns and epsilons."""
+    runs = [
+        at.async_q_learning("FrozenLake-v1", 1, 5_000, seed=3, progress=False)
+        for _ in range(2)
+    ]
+    assert np.array_equal(runs[0].q, runs[1].q)
+    assert runs[0].worker_returns == runs[1].worker_returns
+    assert runs[0].final_epsilons == runs[1].final_epsilons
+    assert runs[0].q.any()
+    other = at.async_q_learning("FrozenLake-v1", 1, 5_000, seed=4, progress=False)
+    assert not np.array_equal(runs[0].q, other.q)
+
+
+def test_worker_seeds_do_not_depend_on_worker_count():
+    """Worker 0 draws the same final epsilon whatever the number of workers."""
+    one = at.async_q_learning("FrozenLake-v1", 1, 10, seed=7, progress=False)
+    four = at.async_q_learning("FrozenLake-v1", 4, 10, seed=7, progress=False)
+    assert one.final_epsilons[0] == four.final_epsilons[0]
+
+
+def test_n_step_updates_match_hand_computation_terminal():
+    """n_step=2, alpha=1 on a 3-step corridor: Q holds the hand-computed returns."""
+    result = at.async_q_learning(
+        lambda: Corridor(3), 1, 3, alpha=1.0, gamma=0.5, n_step=2, progress=False
+    )
+    # Segment 1: s0, s1 (window full, bootstrap Q[s2] = 0): G1 = 1, G0 = 1.5.
+    # Segment 2: s2 ends in the terminal s3: G2 = 1.
+    np.testing.assert_array_equal(result.q[:4, 0], [1.5, 1.0, 1.0, 0.0])
+    assert result.worker_returns == [[3.0]]
+
+
+def test_n_step_updates_match_hand_computation_truncated():
+    """A time-limit truncation bootstraps from the target table."""
+
+    def make():
+        return gym.wrappers.TimeLimit(Corridor(7), max_episode_steps=2)
+
+    # Each episode is s0 -> s1 -> s2, truncated: one segment of two steps that
+    # bootstraps from Q[s2] = 0: G1 = 1 + 0.5 * 0 = 1, G0 = 1 + 0.5 * 1 = 1.5.
+    result = at.async_q_learning(
+        make, 1, 4, alpha=1.0, gamma=0.5, n_step=3, progress=False
+    )
+    np.testing.assert_array_equal(result.q[:3, 0], [1.5, 1.0, 0.0])
+    # One-step targets instead bootstrap s0 from Q[s1] as it was then.
+    one_step = at.async_q_learning(
+        make, 1, 2, alpha=1.0, gamma=0.5, n_step=1, progress=False
+    )
+    np.testing.assert_array_equal(one_step.q[:3, 0], [1.0, 1.0, 0.0])
+
+
+def test_target_table_lags_behind_q():
+    """With target_update_every=4, s0 bootstraps from a stale copy of Q[s1]."""
+
+    def run(target_update_every: int, total_steps: int) -> at.AsyncResult:
+        return at.async_q_learning(
+            lambda: gym.wrappers.TimeLimit(Corridor(7), max_episode_steps=2),
+            1,
+            total_steps,
+            alpha=1.0,
+            gamma=0.5,
+            target_update_every=target_update_every,
+            progress=False,
+        )
+
+    # Episodes are s0 -> s1 -> s2 (truncated). T=1: Q[s0] = 1 + 0.5 * 0 = 1;
+    # T=2: Q[s1] = 1. T=3: plain Q-learning sees Q[s1] = 1, so Q[s0] = 1.5 ...
+    assert run(1, 3).q[0, 0] == 1.5
+    # ... but the target table is still all zeros until it is copied at T=4.
+    assert run(4, 3).q[0, 0] == 1.0
+    lagged = run(4, 5)  # T=5 bootstraps from the copy made at T=4
+    assert lagged.q[0, 0] == 1.5 and lagged.target_updates == 1
+
+
+def test_async_q_learning_reaches_optimum_on_frozenlake_4x4():
+    """A short run's greedy policy succeeds within 0.05 of the optimal policy's rate."""
+    env = gym.make("FrozenLake-v1")
+    _, q_star = value_iteration(env, 0.99)
+    optimum = success_probability(env, greedy_policy(q_star))
+    # Two threads interleave differently every run; alpha=0.05 and 80k steps
+    # passed 20 of 20 repeated runs (worst 0.73 against an optimum of 0.74).
+    result = at.async_q_learning(
+        "FrozenLake-v1", 2, 80_000, alpha=0.05, gamma=0.99, seed=0, progress=False
+    )
+    assert success_probability(env, result.policy) >= optimum - 0.05
+
+
+def test_snapshots_and_time_to_threshold():
+    """Snapshots are taken every snapshot_every steps and scored exactly."""
+    result = at.async_q_learning(
+        "FrozenLake-v1", 1, 30_000, snapshot_every=10_000, progress=False
+    )
+    assert result.snapshot_steps == [10_000, 20_000, 30_000]
+    scores = at.snapshot_scores(result, "FrozenLake-v1")
+    np.testing.assert_allclose(
+        scores[-1], success_probability(gym.make("FrozenLake-v1"), result.policy)
+    )
+    assert at.time_to_threshold(result, scores, 2.0) is None
+    first = int(np.argmax(scores >= scores.max()))
+    assert (
+        at.time_to_threshold(result, scores, scores.max())[0]
+        == (result.snapshot_steps[first])
+    )
+    with pytest.raises(ValueError, match="one score per snapshot"):
+        at.time_to_threshold(result, scores[:1], 0.5)
+
+
+# --------------------------------------------------------------- control
+def test_worker_exception_stops_all_and_reaches_caller():
+    """A failing worker raises WorkerError with its id; no worker thread survives."""
+    made = []
+
+    def make():
+        made.append(None)
+        return FailingEnv(50) if len(made) == 2 else gym.make("FrozenLake-v1")
+
+    before = threading.active_count()
+    with pytest.raises(at.WorkerError, match="worker 1 of 3") as caught:
+        at.async_q_learning(make, 3, 10_000_000, progress=False)
+    assert caught.value.worker_id == 1
+    assert isinstance(caught.value.__cause__, ValueError)
+    assert caught.value.global_steps < 1_000_000  # stopped promptly
+    assert threading.active_count() == before
+    assert worker_threads() == []
+
+
+def test_keyboard_interrupt_stops_every_worker():
+    """Ctrl-C during a run stops all workers before KeyboardInterrupt propagates."""
+    before = threading.active_count()
+    with pytest.raises(KeyboardInterrupt):
+        at.async_q_learning(InterruptingEnv, 3, 10_000_000, progress=False)
+    assert threading.active_count() == before
+    assert worker_threads() == []
+
+
+def test_deep_worker_exception_propagates():
+    """async_dqn reports a failing worker the same way."""
+    made = []
+
+    def make():
+        made.append(None)
+        env = gym.make("CartPole-v1")
+        if len(made) == 2:
+            env.step = None  # calling it raises TypeError
+        return env
+
+    before = threading.active_count()
+    config = at.ASYNC_DQN_CONFIG.replace(total_steps=1_000_000)
+    with pytest.raises(at.WorkerError, match="worker 1 of 2") as caught:
+        at.async_dqn(make, 2, config, progress=False)
+    assert isinstance(caught.value.__cause__, TypeError)
+    assert threading.active_count() == before
+
+
+# -------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"n_workers": 0}, ValueError, "n_workers must be an int >= 1, got 0"),
+        ({"n_step": 0}, ValueError, "n_step must be an int >= 1, got 0"),
+        ({"n_workers": 1.5}, TypeError, "n_workers must be an int"),
+        ({"sync": "mutex"}, ValueError, "sync must be 'hogwild' or 'lock'"),
+        ({"alpha": 0.0}, ValueError, r"alpha must be in \(0, 1\]"),
+        ({"final_epsilons": [0.1, 0.2]}, ValueError, "one value per worker"),
+    ],
+)
+def test_async_q_learning_rejects_bad_input(kwargs, error, match):
+    """Bad arguments raise with a message saying what was expected."""
+    arguments = {"n_workers": 1, "total_steps": 10, "progress": False} | kwargs
+    with pytest.raises(error, match=match):
+        at.async_q_learning("FrozenLake-v1", **arguments)
+
+
+def test_tabular_needs_discrete_spaces():
+    """CartPole's Box observations cannot index a table: TypeError."""
+    with pytest.raises(TypeError, match="Discrete observation space"):
+        at.async_q_learning("CartPole-v1", 1, 10, progress=False)
+
+
+def test_async_dqn_rejects_bad_input():
+    """async_dqn checks n_workers, n_step, the config and the spaces."""
+    config = at.ASYNC_DQN_CONFIG.replace(total_steps=10)
+    with pytest.raises(ValueError, match="n_workers must be an int >= 1"):
+        at.async_dqn("CartPole-v1", 0, config, progress=False)
+    with pytest.raises(ValueError, match="n_step must be an int >= 1"):
+        at.async_dqn("CartPole-v1", 1, config, n_step=0, progress=False)
+    with pytest.raises(TypeError, match="config must be a DQNConfig"):
+        at.async_dqn("CartPole-v1", 1, {"lr": 1e-3}, progress=False)
+    with pytest.raises(TypeError, match="flat Box observation space"):
+        at.async_dqn("FrozenLake-v1", 1, config, progress=False)
+
+
+# ----------------------------------------------------- shared network (1b)
+def test_async_dqn_one_worker_is_reproducible_and_counts():
+    """One worker: same seed, same network; counters add up."""
+    config = at.ASYNC_DQN_CONFIG.replace(
+        total_steps=600, n_step=1, train_freq=5, target_update_every=100
+    )
+    runs = [at.async_dqn("CartPole-v1", 1, config, progress=False) for _ in range(2)]
+    flat = [torch.nn.utils.parameters_to_vector(r.q.parameters()) for r in runs]
+    assert torch.equal(flat[0], flat[1])
+    result = runs[0]
+    assert result.global_steps == result.env_steps == 600
+    assert result.target_updates == 6
+    # One update per segment: at most train_freq steps, fewer at episode ends.
+    episodes = len(result.worker_returns[0])
+    assert 600 / 5 <= result.updates <= 600 / 5 + episodes + 1
+
+
+def test_async_dqn_n_step_runs_with_several_workers():
+    """Several workers share one network that changes; all workers step."""
+    config = at.ASYNC_DQN_CONFIG.replace(total_steps=1_500)
+    start = at.async_dqn(
+        "CartPole-v1", 1, config.replace(total_steps=1), progress=False
+    )
+    result = at.async_dqn(
+        "CartPole-v1", 3, config, n_step=5, snapshot_every=500, progress=False
+    )
+    assert all(steps > 0 for steps in result.worker_steps)
+    assert result.env_steps >= 1_500
+    # T is unlocked (Hogwild): a lost increment could skip a snapshot.
+    assert 1 <= len(result.snapshot_steps) <= 3
+    assert set(result.snapshot_steps) <= {500, 1_000, 1_500}
+    before = torch.nn.utils.parameters_to_vector(start.q.parameters())
+    after = torch.nn.utils.parameters_to_vector(result.q.parameters())
+    assert not torch.equal(before, after)
+    scores = at.snapshot_scores(result, "CartPole-v1", episodes=2)
+    assert scores.shape == (len(result.snapshots),) and (scores >= 1).all()
+
+
+# ------------------------------------------------ independent agents (2)
+def test_shared_replay_buffer_keeps_every_threads_transitions():
+    """Four threads adding at once lose no transition."""
+    shared = at.SharedReplayBuffer(ReplayBuffer(4_000, (), np.int64, seed=0))
+
+    def add(worker: int) -> None:
+        for i in range(1_000):
+            shared.add(worker * 1_000 + i, 0, 0.0, 0, False)
+
+    threads = [threading.Thread(target=add, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(shared) == 4_000
+    assert sorted(shared.buffer.obs.tolist()) == list(range(4_000))
+
+
+def test_independent_tabular_agents_share_data_not_tables():
+    """Each agent keeps its own table; q is their mean and policy its argmax."""
+    result = at.independent_agents(
+        "FrozenLake-v1", 3, 6_000, batch_size=4, learning_starts=100, progress=False
+    )
+    assert len(result.agents) == 3 and result.design == "independent"
+    assert not np.array_equal(result.agents[0], result.agents[1])
+    np.testing.assert_array_equal(result.q, np.mean(result.agents, axis=0))
+    np.testing.assert_array_equal(result.policy, greedy_policy(result.q))
+    assert result.global_steps == result.env_steps
+    # One minibatch of 4 updates per env step once the buffer holds 100.
+    assert result.env_steps * 4 - 100 * 4 <= result.updates <= result.env_steps * 4
+
+
+def test_independent_network_agents_and_combined_policy():
+    """Network agents differ; the combined Q is the mean of the agents' outputs."""
+    config = at.INDEPENDENT_DQN_CONFIG.replace(
+        total_steps=800, learning_starts=200, batch_size=32, train_freq=4
+    )
+    result = at.independent_agents("CartPole-v1", 2, config=config, progress=False)
+    obs = torch.randn(5, 4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        members = [agent(obs) for agent in result.agents]
+        torch.testing.assert_close(result.q(obs), (members[0] + members[1]) / 2)
+    assert not torch.equal(members[0], members[1])
+    assert result.updates > 0
+    with pytest.raises(TypeError, match="config .* is for network agents"):
+        at.independent_agents("FrozenLake-v1", 1, 10, config=config, progress=False)
+    with pytest.raises(ValueError, match="expected config.n_step=1, got 3"):
+        at.independent_agents(
+            "CartPole-v1", 1, config=config.replace(n_step=3), progress=False
+        )
+
+
+def test_profile_collects_worker_statistics():
+    """profile=True returns the workers' merged cProfile statistics."""
+    result = at.async_q_learning(
+        "FrozenLake-v1", 2, 2_000, profile=True, progress=False
+    )
+    names = {function for _, _, function in result.profile.stats}
+    assert "_tabular_worker" in names and "step" in names

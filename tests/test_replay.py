@@ -1,0 +1,258 @@
+"""Tests for qlearn_lite.replay: the ring buffer of notebook 04."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from qlearn_lite.replay import ReplayBatch, ReplayBuffer, replay_q_learning
+from qlearn_lite.tabular import greedy_policy, success_probability
+
+
+def fill(buffer: ReplayBuffer, count: int, start: int = 0) -> None:
+    """Add transitions whose every field encodes their index ``i``."""
+    for i in range(start, start + count):
+        obs = np.full(buffer.obs_shape, i, dtype=buffer.obs_dtype)
+        buffer.add(obs, i % 3, float(i), obs + 1, i % 2 == 0)
+
+
+def test_wrap_around_overwrites_oldest_first():
+    """After 7 adds into 5 slots, slots hold transitions 5, 6, 2, 3, 4."""
+    buffer = ReplayBuffer(5, (2,), seed=0)
+    fill(buffer, 7)
+    assert len(buffer) == 5
+    assert buffer.position == 2
+    np.testing.assert_array_equal(buffer.rewards, [5, 6, 2, 3, 4])
+    np.testing.assert_array_equal(buffer.obs[:, 0], [5, 6, 2, 3, 4])
+    np.testing.assert_array_equal(buffer.next_obs[:, 1], [6, 7, 3, 4, 5])
+
+
+def test_len_grows_until_capacity():
+    """len() counts stored transitions and stops at the capacity."""
+    buffer = ReplayBuffer(3, (1,))
+    sizes = []
+    for i in range(5):
+        fill(buffer, 1, start=i)
+        sizes.append(len(buffer))
+    assert sizes == [1, 2, 3, 3, 3]
+
+
+def test_sample_only_valid_indices():
+    """With 4 of 100 slots filled, samples come only from those 4 transitions."""
+    buffer = ReplayBuffer(100, (3,), seed=1)
+    fill(buffer, 4)
+    rewards = np.concatenate([buffer.sample_arrays(4).rewards for _ in range(200)])
+    assert set(rewards.tolist()) == {0.0, 1.0, 2.0, 3.0}
+    indices = np.concatenate([buffer.sample_indices(4) for _ in range(200)])
+    assert indices.min() >= 0 and indices.max() < 4
+
+
+def test_sample_rows_are_consistent_transitions():
+    """Each sampled row keeps its own obs, action, reward, next_obs and flag."""
+    buffer = ReplayBuffer(50, (2,), seed=2)
+    fill(buffer, 80)
+    batch = buffer.sample_arrays(50)
+    i = batch.rewards
+    np.testing.assert_array_equal(batch.obs[:, 0], i)
+    np.testing.assert_array_equal(batch.next_obs[:, 0], i + 1)
+    np.testing.assert_array_equal(batch.actions, i.astype(np.int64) % 3)
+    np.testing.assert_array_equal(batch.terminated, (i % 2 == 0).astype(np.float32))
+    assert i.min() >= 30  # the first 30 were overwritten
+
+
+def test_batched_and_single_adds_agree():
+    """A batch add stores exactly what the same single adds in order store."""
+    rng = np.random.default_rng(0)
+    count = 13
+    obs = rng.normal(size=(count, 4)).astype(np.float32)
+    next_obs = rng.normal(size=(count, 4)).astype(np.float32)
+    actions = rng.integers(0, 2, count)
+    rewards = rng.normal(size=count)
+    terminated = rng.random(count) < 0.3
+    single, batched = ReplayBuffer(8, (4,), seed=3), ReplayBuffer(8, (4,), seed=3)
+    fill(single, 3)
+    fill(batched, 3)
+    for i in range(count):
+        single.add(obs[i], actions[i], rewards[i], next_obs[i], terminated[i])
+    batched.add(obs, actions, rewards, next_obs, terminated)
+    for name in ("obs", "next_obs", "actions", "rewards", "terminated"):
+        np.testing.assert_array_equal(getattr(single, name), getattr(batched, name))
+    assert (single.position, len(single)) == (batched.position, len(batched))
+    for a, b in zip(single.sample(5), batched.sample(5), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_sample_dtypes_shapes_and_device():
+    """sample() returns a ReplayBatch of tensors with the documented dtypes."""
+    buffer = ReplayBuffer(10, (4,), seed=0)
+    fill(buffer, 10)
+    batch = buffer.sample(6, device="cpu")
+    assert isinstance(batch, ReplayBatch)
+    assert batch.obs.shape == batch.next_obs.shape == (6, 4)
+    assert batch.obs.dtype == batch.next_obs.dtype == torch.float32
+    assert batch.actions.shape == (6,) and batch.actions.dtype == torch.int64
+    assert batch.rewards.dtype == batch.terminated.dtype == torch.float32
+    assert {tensor.device.type for tensor in batch} == {"cpu"}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_sample_on_cuda():
+    """sample(device='cuda') puts every field on the GPU."""
+    buffer = ReplayBuffer(10, (4,), seed=0)
+    fill(buffer, 10)
+    assert {t.device.type for t in buffer.sample(4, device="cuda")} == {"cuda"}
+
+
+def test_discrete_states_and_uint8_images():
+    """Scalar int64 states and uint8 image observations keep their dtype."""
+    states = ReplayBuffer(10, (), obs_dtype=np.int64, seed=0)
+    states.add(3, 1, 0.0, 7, False)
+    states.add(np.array([1, 2]), np.array([0, 1]), [0.0, 1.0], [2, 3], [False, True])
+    batch = states.sample(3)
+    assert batch.obs.dtype == torch.int64 and batch.obs.shape == (3,)
+    assert set(batch.obs.tolist()) <= {3, 1, 2}
+    images = ReplayBuffer(4, (2, 3, 3), obs_dtype=np.uint8)
+    assert images.nbytes_per_transition == 2 * 18 + 8 + 4 + 1
+    images.add(np.zeros((2, 3, 3)), 0, 0.0, np.full((2, 3, 3), 255), False)
+    image_batch = images.sample(1)
+    assert image_batch.next_obs.dtype == torch.uint8
+    assert image_batch.next_obs.shape == (1, 2, 3, 3)
+    assert int(image_batch.next_obs.min()) == 255
+
+
+def test_memory_per_transition_for_cartpole():
+    """A CartPole transition takes 2*16 + 8 + 4 + 1 = 45 bytes."""
+    buffer = ReplayBuffer(100_000, (4,))
+    assert buffer.nbytes_per_transition == 45
+    assert buffer.nbytes == 4_500_000
+    actual = sum(
+        getattr(buffer, name).nbytes
+        for name in ("obs", "next_obs", "actions", "rewards", "terminated")
+    )
+    assert actual == buffer.nbytes
+
+
+def test_same_seed_same_samples():
+    """Two buffers with the same seed and contents sample identically."""
+    first, second = ReplayBuffer(20, (2,), seed=5), ReplayBuffer(20, (2,), seed=5)
+    fill(first, 20)
+    fill(second, 20)
+    np.testing.assert_array_equal(first.sample_indices(20), second.sample_indices(20))
+
+
+def test_batch_larger_than_capacity_keeps_the_last():
+    """Adding more than capacity in one batch keeps the last `capacity` ones."""
+    buffer = ReplayBuffer(4, (1,))
+    fill(buffer, 1)
+    obs = np.arange(10, dtype=np.float32)[:, None]
+    buffer.add(obs, np.zeros(10, int), np.arange(10.0), obs, np.zeros(10, bool))
+    assert sorted(buffer.rewards.tolist()) == [6.0, 7.0, 8.0, 9.0]
+    reference = ReplayBuffer(4, (1,))
+    fill(reference, 1)
+    for i in range(10):
+        reference.add(obs[i], 0, float(i), obs[i], False)
+    np.testing.assert_array_equal(buffer.rewards, reference.rewards)
+    assert buffer.position == reference.position
+
+
+@pytest.mark.parametrize("capacity", [0, -3, 2.5, True, "10"])
+def test_bad_capacity(capacity):
+    """A capacity that is not a positive int is a ValueError naming it."""
+    with pytest.raises(ValueError, match="capacity must be a positive int"):
+        ReplayBuffer(capacity, (4,))
+
+
+@pytest.mark.parametrize("batch_size", [0, -1])
+def test_bad_batch_size(batch_size):
+    """A batch size <= 0 is a ValueError naming it."""
+    buffer = ReplayBuffer(10, (4,))
+    fill(buffer, 5)
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        buffer.sample(batch_size)
+
+
+def test_sampling_more_than_stored():
+    """Sampling more transitions than are stored says how many there are."""
+    buffer = ReplayBuffer(10, (4,))
+    fill(buffer, 3)
+    with pytest.raises(ValueError, match="holds only 3"):
+        buffer.sample(4)
+    with pytest.raises(ValueError, match="holds only 0"):
+        ReplayBuffer(10, (4,)).sample(1)
+
+
+def test_observation_shape_mismatch():
+    """Observations of the wrong shape raise a ValueError with both shapes."""
+    buffer = ReplayBuffer(10, (4,))
+    with pytest.raises(ValueError, match=r"obs must have shape .*got shape \(3,\)"):
+        buffer.add(np.zeros(3), 0, 0.0, np.zeros(3), False)
+    with pytest.raises(ValueError, match=r"next_obs must have shape \(4,\)"):
+        buffer.add(np.zeros(4), 0, 0.0, np.zeros(5), False)
+    with pytest.raises(ValueError, match=r"action of shape \(2,\)"):
+        buffer.add(np.zeros((2, 4)), 0, [0, 0], np.zeros((2, 4)), [False, False])
+    assert len(buffer) == 0
+
+
+def test_sample_batches_shape_and_stream():
+    """sample_batches gives [num_batches, batch_size] rows; one batch == sample()."""
+    first, second = ReplayBuffer(30, (2,), seed=4), ReplayBuffer(30, (2,), seed=4)
+    fill(first, 30)
+    fill(second, 30)
+    many = first.sample_batches(8, num_batches=5)
+    assert many.obs.shape == (5, 8, 2) and many.actions.shape == (5, 8)
+    torch.testing.assert_close(many.next_obs[..., 0], many.obs[..., 0] + 1)
+    one = ReplayBuffer(30, (2,), seed=9)
+    other = ReplayBuffer(30, (2,), seed=9)
+    fill(one, 30)
+    fill(other, 30)
+    for a, b in zip(one.sample_batches(8, 1), other.sample(8), strict=True):
+        assert torch.equal(a[0], b)
+    with pytest.raises(ValueError, match="holds only 30"):
+        first.sample_batches(31, 2)
+    with pytest.raises(ValueError, match="num_batches must be a positive int"):
+        first.sample_batches(4, 0)
+
+
+# ----------------------------------------------------- replay Q-learning
+
+
+def test_replay_q_learning_solves_deterministic_frozenlake():
+    """On non-slippery FrozenLake 4x4 the greedy policy reaches the goal surely."""
+    env = gym.make("FrozenLake-v1", is_slippery=False)
+    result = replay_q_learning(
+        env,
+        300,
+        alpha=0.5,
+        gamma=0.95,
+        epsilon=0.2,
+        seed=0,
+        updates_per_step=4,
+        progress=False,
+    )
+    assert success_probability(env, greedy_policy(result.q)) == 1.0
+    assert result.steps == result.lengths.sum() and len(result.returns) == 300
+
+
+def test_replay_q_learning_same_seed_same_table():
+    """Equal seeds give bit-identical Q-tables; another seed does not."""
+    env = gym.make("FrozenLake-v1")
+    args = dict(alpha=0.1, gamma=0.99, epsilon=0.1, progress=False)
+    first = replay_q_learning(env, 100, seed=1, **args).q
+    second = replay_q_learning(env, 100, seed=1, **args).q
+    third = replay_q_learning(env, 100, seed=2, **args).q
+    assert np.array_equal(first, second) and not np.array_equal(first, third)
+
+
+def test_replay_q_learning_bad_input():
+    """A Box env is a TypeError; bad sizes and rates are ValueErrors."""
+    lake = gym.make("FrozenLake-v1")
+    with pytest.raises(TypeError, match="Discrete"):
+        replay_q_learning(gym.make("CartPole-v1"), 1, 0.1, 0.9, 0.1, progress=False)
+    with pytest.raises(ValueError, match="buffer_size"):
+        replay_q_learning(lake, 1, 0.1, 0.9, 0.1, buffer_size=0, progress=False)
+    with pytest.raises(ValueError, match="alpha"):
+        replay_q_learning(lake, 1, 0.0, 0.9, 0.1, progress=False)
+    with pytest.raises(ValueError, match="epsilon"):
+        replay_q_learning(lake, 1, 0.1, 0.9, 1.5, progress=False)
