@@ -1,0 +1,569 @@
+"""Tests of qlearn_lite.vec_envs: batched tensor envs checked against Gymnasium."""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+from qlearn_lite.tabular import greedy_policy, success_probability, value_iteration
+from qlearn_lite.vec_envs import AUTORESET_MODE, TorchCartPole, TorchTabularEnv
+
+needs_cuda = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU"
+)
+THETA_LIMIT = 12 * 2 * math.pi / 360
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Run single-threaded: on a busy machine OpenMP threads wait for each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# ------------------------------------------------------------------ helpers
+def gym_cartpoles(n: int, seed: int) -> SyncVectorEnv:
+    """n Gymnasium CartPole-v1 envs with the SAME_STEP auto-reset we follow."""
+    envs = SyncVectorEnv(
+        [lambda: gym.make("CartPole-v1") for _ in range(n)],
+        autoreset_mode=AutoresetMode.SAME_STEP,
+    )
+    envs.reset(seed=seed)
+    return envs
+
+
+def put_gym_in_state(envs: SyncVectorEnv, index: int, state, elapsed: int) -> None:
+    """Set one Gymnasium cart's physical state and its TimeLimit step count."""
+    envs.envs[index].unwrapped.state = np.array(state, dtype=np.float64)
+    envs.envs[index]._elapsed_steps = elapsed
+
+
+def gym_state(envs: SyncVectorEnv) -> np.ndarray:
+    """float64 [n, 4]: the physical state of every Gymnasium cart."""
+    return np.stack([env.unwrapped.state for env in envs.envs])
+
+
+def random_policy(obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Uniformly random pushes."""
+    return rng.integers(0, 2, size=len(obs))
+
+
+def balancing_policy(obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A bang-bang controller that keeps the pole up for the whole 500 steps."""
+    x, x_dot, theta, theta_dot = obs.T
+    return (theta + 0.5 * theta_dot + 0.05 * x + 0.1 * x_dot > 0).astype(np.int64)
+
+
+def compare_rollout(
+    start: np.ndarray,
+    steps: int,
+    policy,
+    elapsed: int = 0,
+    resync_every: int | None = None,
+    seed: int = 0,
+) -> dict[str, float | int]:
+    """Step TorchCartPole and Gymnasium side by side with the same actions.
+
+    Both start in ``start`` [n, 4]; whenever our env auto-resets a cart, the
+    Gymnasium cart is put in our new start state (the two draw different random
+    numbers). Asserts identical rewards, flags, reset masks and episode lengths
+    at every step; returns the largest observation difference and counts.
+    ``resync_every``: copy Gymnasium's state into ours every so many steps.
+    """
+    num_envs = len(start)
+    ours = TorchCartPole(num_envs, device="cpu", seed=seed)
+    ours.set_state(start, elapsed_steps=elapsed)
+    theirs = gym_cartpoles(num_envs, seed)
+    for i in range(num_envs):
+        put_gym_in_state(theirs, i, start[i], elapsed)
+    obs = start.astype(np.float32)
+    length = np.full(num_envs, elapsed)
+    worst, episodes, truncations = 0.0, 0, 0
+    rng = np.random.default_rng(seed)
+    for t in range(steps):
+        if resync_every and t % resync_every == 0:
+            ours.set_state(gym_state(theirs), torch.as_tensor(length))
+        actions = policy(obs, rng)
+        our_obs, our_reward, our_term, our_trunc, our_info = ours.step(
+            torch.as_tensor(actions)
+        )
+        obs, reward, terminated, truncated, info = theirs.step(actions)
+        length += 1
+        np.testing.assert_array_equal(our_term.numpy(), terminated, f"step {t}")
+        np.testing.assert_array_equal(our_trunc.numpy(), truncated, f"step {t}")
+        np.testing.assert_array_equal(our_reward.numpy(), reward)
+        done = terminated | truncated
+        np.testing.assert_array_equal(our_info["_final_obs"].numpy(), done)
+        np.testing.assert_array_equal(our_info["episode_length"].numpy(), length)
+        reached = obs.copy()  # Gymnasium keeps the last obs in info["final_obs"]
+        for i in np.flatnonzero(done):
+            reached[i] = info["final_obs"][i]
+        worst = max(worst, np.abs(our_info["final_obs"].numpy() - reached).max())
+        live = ~done  # not reset: the returned obs are the reached ones
+        np.testing.assert_array_equal(
+            our_obs.numpy()[live], our_info["final_obs"].numpy()[live]
+        )
+        for i in np.flatnonzero(done):  # our new start state, given to Gymnasium
+            assert np.all(np.abs(our_obs[i].numpy()) <= 0.05)
+            put_gym_in_state(theirs, i, ours.state[:, i].numpy(), 0)
+            obs[i] = our_obs[i].numpy()
+        length[done] = 0
+        episodes += int(done.sum())
+        truncations += int(truncated.sum())
+    theirs.close()
+    return {"max_error": float(worst), "episodes": episodes, "truncations": truncations}
+
+
+def near_threshold_states(rng: np.random.Generator, n: int) -> np.ndarray:
+    """States one step away from crossing |x| = 2.4 or |theta| = 12 degrees.
+
+    Position (or angle) is put so that the Euler step lands within +-1e-9 of
+    the threshold, on either side, moving outwards or inwards.
+    """
+    states = rng.uniform([-1, -1, -0.1, -1], [1, 1, 0.1, 1], size=(n, 4))
+    side = rng.choice([-1.0, 1.0], size=n)
+    offset = rng.uniform(-1e-9, 1e-9, size=n)
+    for i in range(n):
+        if i % 2 == 0:  # the cart position
+            states[i, 0] = side[i] * 2.4 - 0.02 * states[i, 1] + offset[i]
+        else:  # the pole angle
+            states[i, 2] = side[i] * THETA_LIMIT - 0.02 * states[i, 3] + offset[i]
+    return states
+
+
+# ============================================================== CartPole
+def test_autoreset_mode_is_same_step():
+    """Both envs declare Gymnasium's SAME_STEP auto-reset mode."""
+    assert AUTORESET_MODE == AutoresetMode.SAME_STEP
+    assert TorchCartPole.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+    assert TorchTabularEnv.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+
+
+def test_cartpole_one_step_equals_gymnasium_over_the_state_space():
+    """From 4000 states, near thresholds too, both actions: same obs and flags."""
+    rng = np.random.default_rng(0)
+    n = 2000
+    states = rng.uniform(
+        [-2.4, -3, -THETA_LIMIT, -3.5], [2.4, 3, THETA_LIMIT, 3.5], (n, 4)
+    )
+    states = np.concatenate([states, near_threshold_states(rng, n)])
+    env = gym.make("CartPole-v1").unwrapped
+    env.reset(seed=0)
+    ours = TorchCartPole(len(states), device="cpu", seed=0)
+    for action in (0, 1):
+        expected, expected_terminated = [], []
+        for state in states:
+            env.state, env.steps_beyond_terminated = state.copy(), None
+            _, _, terminated, _, _ = env.step(action)
+            expected.append(env.state)
+            expected_terminated.append(terminated)
+        ours.set_state(states)
+        actions = torch.full((len(states),), action)
+        _, _, terminated, _, info = ours.step(actions)
+        np.testing.assert_allclose(
+            info["final_obs"].numpy(), np.float32(expected), rtol=1e-6, atol=1e-6
+        )
+        np.testing.assert_array_equal(terminated.numpy(), expected_terminated)
+    assert 0 < np.mean(expected_terminated) < 1  # both outcomes were tested
+
+
+def test_cartpole_physics_float64_within_1e12():
+    """The float64 state after one step is Gymnasium's within 1e-12 (no resets)."""
+    rng = np.random.default_rng(1)
+    states = rng.uniform([-2, -2, -0.15, -2], [2, 2, 0.15, 2], (1000, 4))
+    env = gym.make("CartPole-v1").unwrapped
+    env.reset(seed=0)
+    ours = TorchCartPole(len(states), device="cpu", seed=0)
+    for action in (0, 1):
+        expected = []
+        for state in states:
+            env.state, env.steps_beyond_terminated = state.copy(), None
+            env.step(action)
+            expected.append(env.state)
+        ours.set_state(states)
+        ours.step(torch.full((len(states),), action))
+        np.testing.assert_allclose(
+            ours.state.T.numpy(), np.array(expected), rtol=1e-12, atol=1e-12
+        )
+
+
+def test_cartpole_whole_episodes_match_gymnasium_random_actions():
+    """Random pushes from 200 start states, 150 steps: obs within 1e-5, same flags."""
+    rng = np.random.default_rng(2)
+    start = np.concatenate(
+        [rng.uniform(-0.05, 0.05, (100, 4)), near_threshold_states(rng, 100)]
+    )
+    result = compare_rollout(start, steps=150, policy=random_policy, seed=3)
+    assert result["max_error"] < 1e-5
+    assert result["episodes"] > 1000  # many whole episodes, with auto-resets
+
+
+def test_cartpole_balanced_episodes_truncate_at_500_like_gymnasium():
+    """Balancing for 520 steps: truncation at 500, same flags, obs within 1e-5.
+
+    The upright pole amplifies a rounding difference by about e^(4 t): over
+    10 s a 1e-16 difference can grow past 1e-5. So the float64 states are
+    re-synchronised every 50 steps (1 s), within which we must match.
+    """
+    rng = np.random.default_rng(4)
+    start = rng.uniform(-0.05, 0.05, (32, 4))
+    result = compare_rollout(
+        start, steps=520, policy=balancing_policy, resync_every=50, seed=5
+    )
+    assert result["max_error"] < 1e-5
+    assert result["truncations"] == 32  # every cart reached the time limit
+
+
+def test_cartpole_truncation_and_termination_on_the_same_step():
+    """At the time limit a falling cart is both terminated and truncated."""
+    env = TorchCartPole(2, device="cpu", seed=0)
+    falling = [0.0, 0.0, THETA_LIMIT - 1e-4, 1.0]  # falls over in this step
+    env.set_state(np.array([falling, [0.0, 0.0, 0.0, 0.0]]), elapsed_steps=499)
+    obs, reward, terminated, truncated, info = env.step(torch.tensor([1, 1]))
+    assert terminated.tolist() == [True, False]
+    assert truncated.tolist() == [True, True]
+    assert reward.tolist() == [1.0, 1.0]
+    assert info["episode_length"].tolist() == [500, 500]
+    assert env.elapsed_steps.tolist() == [0, 0]
+    assert torch.all(obs.abs() <= 0.05)  # both restarted
+
+
+def test_cartpole_reset_is_seeded_and_uniform():
+    """reset(seed) reproduces start states, uniform in [-0.05, 0.05)."""
+    env = TorchCartPole(10_000, device="cpu", seed=7)
+    first, info = env.reset()
+    assert info == {}
+    again, _ = TorchCartPole(10_000, device="cpu", seed=7).reset()
+    assert torch.equal(first, again)
+    other, _ = env.reset(seed=8)
+    assert not torch.equal(first, other)
+    assert first.min() >= -0.05 and first.max() < 0.05
+    assert abs(float(first.mean())) < 0.002  # mean of U(-0.05, 0.05)
+    assert abs(float(first.std()) - 0.1 / math.sqrt(12)) < 0.002
+
+
+def test_cartpole_accelerator_reset_path_matches_cpu_path_dynamics():
+    """The sync-free reset path (used on GPUs) gives the same steps and valid resets."""
+    cpu_path = TorchCartPole(512, device="cpu", seed=0)
+    gpu_path = TorchCartPole(512, device="cpu", seed=0)
+    gpu_path._draw_for_all = True  # what a CUDA device does
+    cpu_path.reset()
+    gpu_path.reset()
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(100):
+        actions = torch.randint(0, 2, (512,), generator=generator)
+        a = cpu_path.step(actions)
+        b = gpu_path.step(actions)
+        assert torch.equal(a[2], b[2]) and torch.equal(a[3], b[3])
+        ended = a[4]["_final_obs"]
+        assert torch.equal(a[4]["final_obs"], b[4]["final_obs"])
+        assert torch.all(b[0][ended].abs() <= 0.05)
+        # Continue both from the same state so the comparison stays exact.
+        gpu_path.set_state(cpu_path.state.T, cpu_path.elapsed_steps)
+
+
+def test_cartpole_float32_dtype_stays_close_for_a_few_steps():
+    """dtype=float32 runs and follows float64 to 1e-4 over 10 steps."""
+    start = np.random.default_rng(6).uniform(-0.05, 0.05, (64, 4))
+    exact = TorchCartPole(64, device="cpu", seed=0)
+    light = TorchCartPole(64, device="cpu", seed=0, dtype=torch.float32)
+    exact.set_state(start)
+    light.set_state(start)
+    for step in range(10):
+        actions = torch.full((64,), step % 2)
+        a, b = exact.step(actions), light.step(actions)
+        assert b[0].dtype == torch.float32 and b[1].dtype == torch.float32
+        assert not a[4]["_final_obs"].any()
+        assert torch.allclose(a[4]["final_obs"], b[4]["final_obs"], atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_cartpole_copies_what_it_takes_and_gives(dtype):
+    """set_state copies its input; returned obs stay valid after later steps."""
+    env = TorchCartPole(3, device="cpu", seed=0, dtype=dtype)
+    start = torch.zeros(4, 3, dtype=dtype).T  # a transposed view, like env.state.T
+    env.set_state(start)
+    push = torch.ones(3, dtype=torch.long)
+    obs, _, _, _, info = env.step(push)
+    kept, kept_final = obs.clone(), info["final_obs"].clone()
+    env.step(push)
+    assert torch.equal(obs, kept) and torch.equal(info["final_obs"], kept_final)
+    assert not start.any()  # the caller's tensor was not stepped
+
+
+def test_cartpole_spaces_and_shapes():
+    """Spaces, shapes and dtypes are Gymnasium's CartPole ones, batched."""
+    env = TorchCartPole(5, device="cpu", seed=0)
+    reference = gym.make("CartPole-v1")
+    assert env.single_observation_space == reference.observation_space
+    assert env.single_action_space == reference.action_space
+    obs, _ = env.reset()
+    obs, reward, terminated, truncated, info = env.step(
+        torch.zeros(5, dtype=torch.long)
+    )
+    assert obs.shape == (5, 4) and obs.dtype == torch.float32
+    assert reward.shape == (5,) and reward.dtype == torch.float32
+    assert terminated.dtype == torch.bool and truncated.dtype == torch.bool
+    assert info["final_obs"].shape == (5, 4)
+    assert "TorchCartPole(num_envs=5" in repr(env)
+
+
+@pytest.mark.parametrize("num_envs", [0, -3])
+def test_cartpole_rejects_num_envs_below_one(num_envs):
+    """num_envs < 1 is a ValueError naming the value."""
+    with pytest.raises(ValueError, match="num_envs must be an int >= 1"):
+        TorchCartPole(num_envs, device="cpu")
+
+
+def test_bad_input_gives_clear_errors():
+    """Non-int num_envs, unknown devices, bad actions and a missing reset raise."""
+    with pytest.raises(TypeError, match="num_envs"):
+        TorchCartPole(2.5, device="cpu")
+    with pytest.raises(ValueError, match="device must be"):
+        TorchCartPole(2, device="tpu")
+    with pytest.raises(TypeError, match="seed"):
+        TorchCartPole(2, device="cpu", seed="zero")
+    with pytest.raises(ValueError, match="dtype"):
+        TorchCartPole(2, device="cpu", dtype=torch.int64)
+    env = TorchCartPole(3, device="cpu")
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(torch.zeros(3, dtype=torch.long))
+    env.reset()
+    with pytest.raises(ValueError, match=r"shape \(3,\)"):
+        env.step(torch.zeros(4, dtype=torch.long))
+    with pytest.raises(TypeError, match="integer"):
+        env.step(torch.zeros(3))
+    with pytest.raises(ValueError, match=r"shape \(3, 4\)"):
+        env.set_state(np.zeros((3, 3)))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_asking_for_cuda_without_a_gpu_is_an_error():
+    """device='cuda' without a GPU raises instead of silently using the CPU."""
+    with pytest.raises(RuntimeError, match="no CUDA GPU"):
+        TorchCartPole(2, device="cuda")
+
+
+def test_numpy_actions_are_accepted_on_the_cpu():
+    """A NumPy action array works (converted at the boundary)."""
+    env = TorchCartPole(3, device="cpu", seed=0)
+    env.reset()
+    obs, *_ = env.step(np.array([0, 1, 0]))
+    assert obs.shape == (3, 4)
+
+
+# ========================================================= tabular envs
+def chi_square(counts: np.ndarray, expected_probs: np.ndarray) -> tuple[float, int]:
+    """Pearson's chi-square statistic and degrees of freedom."""
+    keep = expected_probs > 0
+    assert counts[~keep].sum() == 0, "an outcome of probability 0 happened"
+    expected = counts.sum() * expected_probs[keep]
+    return float(((counts[keep] - expected) ** 2 / expected).sum()), int(keep.sum()) - 1
+
+
+def chi_square_critical(df: int, z: float = 3.72) -> float:
+    """Upper 0.0001 quantile of chi-square(df) (Wilson-Hilferty approximation)."""
+    return df * (1 - 2 / (9 * df) + z * math.sqrt(2 / (9 * df))) ** 3
+
+
+def table_next_state_probs(env: gym.Env, state: int, action: int) -> np.ndarray:
+    """float64 [n_states]: p(s' | s, a) summed over the outcomes in P."""
+    probs = np.zeros(env.observation_space.n)
+    for prob, next_state, _, _ in env.unwrapped.P[state][action]:
+        probs[next_state] += prob
+    return probs
+
+
+@pytest.mark.parametrize(
+    ("env_id", "kwargs", "pairs"),
+    [
+        ("FrozenLake8x8-v1", {}, [(0, 0), (9, 1), (27, 2), (50, 3)]),
+        ("FrozenLake-v1", {"map_name": "4x4"}, [(0, 1), (6, 2), (14, 2)]),
+        ("CliffWalking-v1", {"is_slippery": True}, [(36, 0), (25, 1), (13, 2)]),
+        ("Taxi-v4", {"is_rainy": True}, [(0, 0), (123, 1), (321, 2), (77, 3)]),
+    ],
+)
+def test_tabular_next_state_frequencies_match_the_table(env_id, kwargs, pairs):
+    """40,000 samples of s' from (s, a) pass a chi-square test against P."""
+    gym_env = gym.make(env_id, **kwargs)
+    env = TorchTabularEnv.from_gymnasium(gym_env, 40_000, device="cpu", seed=11)
+    for state, action in pairs:
+        env.set_state(state)
+        _, _, _, _, info = env.step(torch.full((40_000,), action))
+        counts = np.bincount(info["final_obs"].numpy(), minlength=env.n_states)
+        statistic, df = chi_square(
+            counts, table_next_state_probs(gym_env, state, action)
+        )
+        if df > 0:
+            assert statistic < chi_square_critical(df), (state, action, statistic, df)
+        else:  # a deterministic transition: always the same next state
+            assert (counts > 0).sum() == 1
+
+
+def test_tabular_start_distribution_matches_taxi():
+    """Taxi's 300 start states are drawn with the table's start distribution."""
+    gym_env = gym.make("Taxi-v4")
+    for draw_for_all in (False, True):  # the CPU path and the GPU path
+        env = TorchTabularEnv.from_gymnasium(gym_env, 60_000, device="cpu", seed=1)
+        env._draw_for_all = draw_for_all
+        state, _ = env.reset()
+        counts = np.bincount(state.numpy(), minlength=500)
+        statistic, df = chi_square(counts, gym_env.unwrapped.initial_state_distrib)
+        assert df == 299
+        assert statistic < chi_square_critical(df)
+
+
+def test_tabular_rewards_and_termination_come_from_the_table():
+    """Non-slippery FrozenLake 4x4: right from 14 reaches the goal, reward 1."""
+    gym_env = gym.make("FrozenLake-v1", is_slippery=False)
+    env = TorchTabularEnv.from_gymnasium(gym_env, 3, device="cpu", seed=0)
+    env.set_state(torch.tensor([14, 14, 0]))
+    RIGHT, DOWN = 2, 1
+    state, reward, terminated, truncated, info = env.step(
+        torch.tensor([RIGHT, DOWN, RIGHT])
+    )
+    assert info["final_obs"].tolist() == [15, 14, 1]
+    assert reward.tolist() == [1.0, 0.0, 0.0]
+    assert terminated.tolist() == [True, False, False]
+    assert truncated.tolist() == [False, False, False]
+    assert state.tolist() == [0, 14, 1]  # the finished env restarted at S
+
+
+def test_tabular_truncation_autoreset_and_episode_length():
+    """With max_episode_steps=3 the third step truncates and restarts."""
+    gym_env = gym.make("FrozenLake-v1", is_slippery=False)
+    env = TorchTabularEnv.from_gymnasium(
+        gym_env, 2, device="cpu", seed=0, max_episode_steps=3
+    )
+    env.reset()
+    LEFT = 0
+    for step in range(1, 4):
+        state, _, terminated, truncated, info = env.step(torch.tensor([LEFT, LEFT]))
+        assert truncated.tolist() == [step == 3] * 2
+        assert info["episode_length"].tolist() == [step, step]
+    assert not terminated.any()
+    assert state.tolist() == [0, 0] and info["_final_obs"].all()
+
+
+def test_tabular_time_limit_defaults_to_the_registered_one():
+    """FrozenLake 8x8 truncates at 200, 4x4 at 100, CliffWalking never."""
+
+    def limit(env_id):
+        return TorchTabularEnv.from_gymnasium(
+            gym.make(env_id), 1, "cpu"
+        ).max_episode_steps
+
+    assert limit("FrozenLake8x8-v1") == 200
+    assert limit("FrozenLake-v1") == 100
+    assert limit("CliffWalking-v1") is None
+
+
+def test_tabular_success_rate_matches_the_exact_probability():
+    """20,000 greedy FrozenLake 8x8 episodes succeed as often as DP on P says."""
+    gym_env = gym.make("FrozenLake8x8-v1")
+    _, q_star = value_iteration(gym_env, gamma=0.99)
+    policy = greedy_policy(q_star)
+    exact = success_probability(gym_env, policy)  # within the 200-step limit
+    env = TorchTabularEnv.from_gymnasium(gym_env, 20_000, device="cpu", seed=3)
+    state, _ = env.reset()
+    actions = torch.as_tensor(policy)
+    finished = torch.zeros(20_000, dtype=torch.bool)
+    success = torch.zeros(20_000, dtype=torch.bool)
+    for _ in range(200):  # every first episode ends by the time limit
+        state, reward, terminated, truncated, _ = env.step(actions[state])
+        first_end = (terminated | truncated) & ~finished
+        success |= first_end & terminated & (reward > 0)
+        finished |= first_end
+    assert finished.all()
+    rate = success.double().mean().item()
+    standard_error = math.sqrt(exact * (1 - exact) / 20_000)
+    assert abs(rate - exact) < 4 * standard_error
+    assert exact > 0.5  # a policy that does succeed, so the test means something
+
+
+def test_tabular_rejects_envs_without_a_table():
+    """CartPole (Box observations) and a Discrete env without P raise clearly."""
+    with pytest.raises(TypeError, match="Discrete observation space"):
+        TorchTabularEnv.from_gymnasium(gym.make("CartPole-v1"), 2, "cpu")
+
+    class NoTable(gym.Env):
+        observation_space = gym.spaces.Discrete(3)
+        action_space = gym.spaces.Discrete(2)
+
+    with pytest.raises(ValueError, match="no transition table"):
+        TorchTabularEnv.from_gymnasium(NoTable(), 2, "cpu")
+    with pytest.raises(TypeError, match="Gymnasium env"):
+        TorchTabularEnv.from_gymnasium("FrozenLake-v1", 2, "cpu")
+    fickle = gym.make("Taxi-v4", fickle_passenger=True)
+    with pytest.raises(ValueError, match="fickle_passenger"):
+        TorchTabularEnv.from_gymnasium(fickle, 2, "cpu")
+    with pytest.raises(ValueError, match="num_envs"):
+        TorchTabularEnv.from_gymnasium(gym.make("FrozenLake-v1"), 0, "cpu")
+    with pytest.raises(ValueError, match="device must be"):
+        TorchTabularEnv.from_gymnasium(gym.make("FrozenLake-v1"), 2, "gpu0")
+
+
+def test_tabular_is_seeded():
+    """Same seed, same trajectory; another seed, another one."""
+    gym_env = gym.make("FrozenLake8x8-v1")
+
+    def run(seed):
+        env = TorchTabularEnv.from_gymnasium(gym_env, 256, device="cpu", seed=seed)
+        env.reset()
+        states = []
+        for _ in range(30):
+            state, *_ = env.step(torch.ones(256, dtype=torch.long))
+            states.append(state)
+        return torch.stack(states)
+
+    assert torch.equal(run(0), run(0))
+    assert not torch.equal(run(0), run(1))
+
+
+# ================================================================== CUDA
+@needs_cuda
+def test_cartpole_on_cuda_matches_cpu_without_host_syncs():
+    """On a GPU the step makes no host sync and follows the CPU env to 1e-10."""
+    start = np.random.default_rng(0).uniform(-0.05, 0.05, (256, 4))
+    cpu = TorchCartPole(256, device="cpu", seed=0)
+    gpu = TorchCartPole(256, device="cuda", seed=0)
+    cpu.set_state(start)
+    gpu.set_state(start)
+    actions = torch.ones(256, dtype=torch.long)
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(5):
+            gpu_out = gpu.step(actions.cuda())
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    for _ in range(5):
+        cpu_out = cpu.step(actions)
+    assert torch.allclose(
+        gpu_out[4]["final_obs"].cpu(), cpu_out[4]["final_obs"], atol=1e-6
+    )
+    assert gpu_out[0].device.type == "cuda"
+
+
+@needs_cuda
+def test_tabular_on_cuda_without_host_syncs():
+    """TorchTabularEnv steps on a GPU with no host synchronisation."""
+    env = TorchTabularEnv.from_gymnasium(
+        gym.make("Taxi-v4", is_rainy=True), 1024, "cuda"
+    )
+    state, _ = env.reset()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(10):
+            state, reward, *_ = env.step(
+                torch.zeros(1024, dtype=torch.long, device="cuda")
+            )
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert state.device.type == "cuda" and reward.device.type == "cuda"

@@ -1,0 +1,480 @@
+"""Tests of qlearn_lite.vectorized: batched Q-learning updates and vectorised DQN."""
+
+from __future__ import annotations
+
+import threading
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from qlearn_lite import vectorized
+from qlearn_lite.dqn import evaluate
+from qlearn_lite.tabular import (
+    greedy_policy,
+    q_update,
+    success_probability,
+    value_iteration,
+)
+from qlearn_lite.vec_envs import TorchTabularEnv
+from qlearn_lite.vectorized import (
+    DeviceReplayBuffer,
+    NStepWindow,
+    VectorizedDQNConfig,
+    batched_epsilon_greedy,
+    batched_q_update,
+    greedy_returns,
+    gymnasium_start_states,
+    vectorized_dqn,
+    vectorized_q_learning,
+)
+
+needs_cuda = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU"
+)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Run single-threaded: on a busy machine OpenMP threads wait for each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def actor_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "qlearn-lite-actor"]
+
+
+# ================================================== batched epsilon-greedy
+@pytest.mark.parametrize("epsilon", [0.0, 0.2, 1.0])
+def test_batched_epsilon_greedy_has_the_tabular_distribution(epsilon):
+    """Action frequencies are eps/A + (1-eps)/n_ties on the maximal actions."""
+    q_values = torch.tensor([[1.0, 3.0, 3.0, 0.0], [2.0, 0.0, 0.0, 0.0]])
+    n = 100_000
+    batch = q_values.repeat(n, 1)  # rows alternate between the two states
+    generator = torch.Generator().manual_seed(0)
+    actions = batched_epsilon_greedy(batch, epsilon, generator)
+    for row, ties in ((0, [1, 2]), (1, [0])):
+        counts = torch.bincount(actions[row::2], minlength=4).double() / n
+        expected = torch.full((4,), epsilon / 4, dtype=torch.float64)
+        expected[ties] += (1 - epsilon) / len(ties)
+        assert torch.allclose(counts, expected, atol=0.006), (row, counts, expected)
+
+
+def test_batched_epsilon_greedy_picks_a_maximal_action_even_at_u_near_one(
+    monkeypatch,
+):
+    """A uniform number just below 1 still picks one of the tied best actions."""
+    just_below_one = torch.tensor([1.0 - 2.0**-24])
+    monkeypatch.setattr(torch, "rand", lambda *args, **kwargs: just_below_one)
+    action = batched_epsilon_greedy(torch.tensor([[0.0, 5.0, 5.0]]), 0.3, None)
+    assert action.item() in (1, 2)
+
+
+def test_batched_epsilon_greedy_shapes_and_determinism():
+    """int64 [batch] actions; the same generator seed gives the same actions."""
+    q_values = torch.randn(64, 6)
+    first = batched_epsilon_greedy(q_values, 0.3, torch.Generator().manual_seed(1))
+    again = batched_epsilon_greedy(q_values, 0.3, torch.Generator().manual_seed(1))
+    assert first.dtype == torch.int64 and first.shape == (64,)
+    assert torch.equal(first, again)
+    assert first.min() >= 0 and first.max() < 6
+
+
+# =========================================================== batched update
+def test_batched_q_update_without_collisions_is_plain_q_learning():
+    """Distinct (s, a) pairs: each moves exactly as tabular.q_update says."""
+    q_table = torch.tensor([[0.5, -1.0], [2.0, 0.25], [0.0, 1.0]], dtype=torch.float64)
+    expected = q_table.clone()
+    states, actions = torch.tensor([0, 1, 2]), torch.tensor([1, 0, 1])
+    targets = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    for s, a, target in zip(
+        states.tolist(), actions.tolist(), targets.tolist(), strict=True
+    ):
+        expected[s, a] = q_update(float(expected[s, a]), target, 0.3)
+    batched_q_update(q_table, states, actions, targets, 0.3)
+    assert torch.allclose(q_table, expected, atol=1e-12)
+
+
+def test_batched_q_update_averages_the_targets_of_a_collision():
+    """Hand-made batch: three envs hit (0, 1) with targets 1, 2, 6 -> mean 3."""
+    q_table = torch.zeros(3, 2)
+    states = torch.tensor([0, 0, 0, 1])
+    actions = torch.tensor([1, 1, 1, 0])
+    targets = torch.tensor([1.0, 2.0, 6.0, 4.0])
+    counts = batched_q_update(q_table, states, actions, targets, alpha=0.5)
+    # (0, 1): 0 + 0.5 * (mean(1, 2, 6) - 0) = 1.5 ; (1, 0): 0 + 0.5 * 4 = 2
+    assert q_table.tolist() == [[0.0, 1.5], [2.0, 0.0], [0.0, 0.0]]
+    assert counts.tolist() == [0, 3, 1, 0, 0, 0]
+    # A naive scatter keeps a single write: two of the three samples are lost.
+    naive = torch.zeros(3, 2)
+    naive.index_put_((states, actions), 0.5 * targets)
+    assert naive[0, 1].item() in (0.5, 1.0, 3.0) and naive[0, 1].item() != 1.5
+
+
+def test_batched_q_update_does_not_depend_on_the_order_of_the_envs():
+    """Shuffling the batch (with many collisions) gives the same table."""
+    generator = torch.Generator().manual_seed(0)
+    states = torch.randint(0, 5, (1000,), generator=generator)
+    actions = torch.randint(0, 3, (1000,), generator=generator)
+    targets = torch.randn(1000, generator=generator, dtype=torch.float64)
+    first = torch.zeros(5, 3, dtype=torch.float64)
+    batched_q_update(first, states, actions, targets, 0.1)
+    order = torch.randperm(1000, generator=generator)
+    second = torch.zeros(5, 3, dtype=torch.float64)
+    batched_q_update(second, states[order], actions[order], targets[order], 0.1)
+    assert torch.allclose(first, second, atol=1e-12)
+
+
+def test_batched_q_update_keeps_alpha_however_many_envs_collide():
+    """A thousand identical targets move Q by alpha, not 1000 * alpha (no overshoot)."""
+    q_table = torch.zeros(1, 1)
+    same_pair = torch.zeros(1000, dtype=torch.long)
+    batched_q_update(q_table, same_pair, same_pair, torch.ones(1000), alpha=0.1)
+    assert q_table.item() == pytest.approx(0.1)
+
+
+# ===================================================== vectorised Q-learning
+def chain_env(max_episode_steps: int, start: int) -> TorchTabularEnv:
+    """Two states: 0 -> 1 with reward 1 (not terminal), 1 -> 0 terminating."""
+    probs = np.ones((2, 1, 1))
+    next_states = np.array([[[1]], [[0]]])
+    rewards = np.array([[[1.0]], [[0.0]]])
+    terminated = np.array([[[False]], [[True]]])
+    initial = np.eye(2)[start]
+    return TorchTabularEnv(
+        probs, next_states, rewards, terminated, initial, num_envs=1,
+        device="cpu", seed=0, max_episode_steps=max_episode_steps,
+    )  # fmt: skip
+
+
+def test_truncation_bootstraps_and_termination_does_not():
+    """A time-limit step still adds gamma * max Q(s'); a terminal step does not."""
+    # From state 0, truncated after 1 step: target = 1 + 0.5 * Q(1) = 1 + 5 = 6.
+    result = vectorized_q_learning(
+        chain_env(1, start=0), 1, 1, alpha=1.0, gamma=0.5, epsilon=0.0,
+        q_init=10.0, progress=False,
+    )  # fmt: skip
+    assert result.q[0, 0] == 6.0 and result.q[1, 0] == 10.0
+    # From state 1, terminated: target = 0 (nothing is bootstrapped).
+    result = vectorized_q_learning(
+        chain_env(5, start=1), 1, 1, alpha=1.0, gamma=0.5, epsilon=0.0,
+        q_init=10.0, progress=False,
+    )  # fmt: skip
+    assert result.q[1, 0] == 0.0 and result.q[0, 0] == 10.0
+
+
+def test_vectorized_q_learning_finds_the_optimal_frozenlake_policy():
+    """FrozenLake 4x4: Q is near Q* and the greedy policy succeeds as often."""
+    env = gym.make("FrozenLake-v1")
+    _, q_star = value_iteration(env, gamma=0.95)
+    result = vectorized_q_learning(
+        env, num_envs=4096, steps=300, alpha=0.1, gamma=0.95, epsilon=0.5,
+        device="cpu", seed=0, snapshot_every=100, progress=False,
+    )  # fmt: skip
+    optimum = success_probability(env, greedy_policy(q_star))
+    ours = success_probability(env, greedy_policy(result.q))
+    assert ours >= optimum - 0.01
+    assert np.abs(result.q - q_star).max() < 0.06
+    errors = [np.abs(q - q_star).max() for q in result.snapshots]
+    assert errors[-1] < errors[0]  # it converges
+    assert result.snapshots.shape == (3, 16, 4)
+    assert result.snapshot_env_steps.tolist() == [409_600, 819_200, 1_228_800]
+    assert result.env_steps == 1_228_800 and result.episodes > 10_000
+    assert result.device == "cpu" and result.env_steps_per_second > 0
+
+
+def test_vectorized_q_learning_is_seeded():
+    """Same seed, same table; another seed, another table."""
+    env = gym.make("FrozenLake-v1")
+
+    def run(seed):
+        return vectorized_q_learning(
+            env, 256, 100, 0.1, 0.99, 0.2, device="cpu", seed=seed, progress=False
+        ).q
+
+    assert np.array_equal(run(0), run(0))
+    assert not np.array_equal(run(0), run(1))
+    assert run(0).max() > 0  # it did learn something to compare
+
+
+def test_vectorized_q_learning_accepts_a_schedule_and_a_torch_env():
+    """epsilon can be a function of the step; a ready TorchTabularEnv is used as is."""
+    env = TorchTabularEnv.from_gymnasium(gym.make("CliffWalking-v1"), 64, "cpu", 0)
+    seen = []
+
+    def epsilon(step):
+        seen.append(step)
+        return max(0.05, 1.0 - step / 20)
+
+    result = vectorized_q_learning(env, 64, 30, 0.5, 0.99, epsilon, progress=False)
+    assert seen == list(range(30))
+    assert result.q.shape == (48, 4) and result.q.min() < 0  # cliff penalties
+
+
+def test_vectorized_q_learning_bad_input():
+    """Clear errors for bad sizes, rates, envs and devices."""
+    env = gym.make("FrozenLake-v1")
+    with pytest.raises(ValueError, match="num_envs"):
+        vectorized_q_learning(env, 0, 10, 0.1, 0.9, 0.1, device="cpu")
+    with pytest.raises(ValueError, match="alpha"):
+        vectorized_q_learning(env, 4, 10, 0.0, 0.9, 0.1, device="cpu")
+    with pytest.raises(ValueError, match="epsilon"):
+        vectorized_q_learning(env, 4, 10, 0.1, 0.9, 1.5, device="cpu")
+    with pytest.raises(TypeError, match="steps"):
+        vectorized_q_learning(env, 4, 2.5, 0.1, 0.9, 0.1, device="cpu")
+    with pytest.raises(TypeError, match="Discrete"):
+        vectorized_q_learning(gym.make("CartPole-v1"), 4, 10, 0.1, 0.9, 0.1, "cpu")
+    with pytest.raises(ValueError, match="device must be"):
+        vectorized_q_learning(env, 4, 10, 0.1, 0.9, 0.1, device="npu")
+    torch_env = TorchTabularEnv.from_gymnasium(env, 8, "cpu")
+    with pytest.raises(ValueError, match="8 envs"):
+        vectorized_q_learning(torch_env, 4, 10, 0.1, 0.9, 0.1)
+    with pytest.raises(ValueError, match="q_init"):
+        vectorized_q_learning(env, 4, 10, 0.1, 0.9, 0.1, "cpu", q_init=np.zeros(3))
+
+
+# ============================================================ replay buffer
+def test_device_replay_buffer_rounds_capacity_wraps_and_keeps_rows_together():
+    """Capacity rounds up to num_envs; old rows are overwritten; rows stay paired."""
+    buffer = DeviceReplayBuffer(10, num_envs=4, obs_dim=2, device=torch.device("cpu"))
+    assert buffer.capacity == 12
+    for step in range(4):  # 16 transitions into 12 slots
+        ids = torch.arange(4) + 4 * step
+        obs = torch.stack([ids, ids], dim=1).float()
+        buffer.add(obs, ids, ids.float(), obs + 0.5, (ids % 2).float(), 0.9)
+    assert len(buffer) == 12 and buffer.position == 4
+    assert sorted(buffer.actions.tolist()) == list(range(4, 16))
+    batch = buffer.sample(500, torch.Generator().manual_seed(0))
+    assert torch.equal(batch.obs[:, 0], batch.actions.float())
+    assert torch.equal(batch.next_obs, batch.obs + 0.5)
+    assert torch.equal(batch.rewards, batch.actions.float())
+    assert torch.equal(batch.terminated, (batch.actions % 2).float())
+    assert torch.all(batch.discounts == 0.9)
+    assert set(batch.actions.tolist()) == set(range(4, 16))
+
+
+# ================================================================= n-step
+def test_n_step_window_cuts_returns_at_episode_ends():
+    """Hand-made: 3-step returns, one env terminating, one truncated, one running."""
+    window = NStepWindow(3, gamma=0.5)
+    obs = [torch.full((3, 1), float(t)) for t in range(4)]  # obs at time t
+    false, true = torch.tensor(False), torch.tensor(True)
+    # env 0 runs on; env 1 terminates at step 1; env 2 is truncated at step 0.
+    steps = [
+        (torch.tensor([1.0, 1.0, 1.0]), [false, false, false], [false, false, true]),
+        (torch.tensor([2.0, 2.0, 2.0]), [false, true, false], [false, true, false]),
+        (torch.tensor([4.0, 4.0, 4.0]), [false, false, false], [false, false, false]),
+    ]
+    out = None
+    for t, (reward, terminated, done) in enumerate(steps):
+        final = obs[t + 1] + 0.5  # "the state reached", marked by + 0.5
+        out = window.add(
+            obs[t], torch.full((3,), t), reward, final,
+            torch.stack(terminated), torch.stack(done),
+        )  # fmt: skip
+        assert (out is None) == (t < 2)
+    first_obs, action, ret, next_obs, terminated, discount = out
+    assert first_obs[:, 0].tolist() == [0.0, 0.0, 0.0] and action.tolist() == [0] * 3
+    # env 0: 1 + 0.5 * 2 + 0.25 * 4 = 3, bootstrap from the state after step 2
+    # env 1: 1 + 0.5 * 2 = 2, ends (terminal) after step 1
+    # env 2: 1, truncated after step 0: bootstrap from there with gamma^1
+    assert ret.tolist() == [3.0, 2.0, 1.0]
+    assert next_obs[:, 0].tolist() == [3.5, 2.5, 1.5]
+    assert terminated.tolist() == [0.0, 1.0, 0.0]
+    assert discount.tolist() == [0.125, 0.25, 0.5]
+
+
+def test_one_step_window_passes_transitions_through():
+    """n = 1: the transition comes out at once with discount gamma."""
+    window = NStepWindow(1, gamma=0.9)
+    out = window.add(
+        torch.zeros(2, 4), torch.tensor([0, 1]), torch.ones(2), torch.ones(2, 4),
+        torch.tensor([True, False]), torch.tensor([True, False]),
+    )  # fmt: skip
+    assert out[4].tolist() == [1.0, 0.0] and out[5] == 0.9
+
+
+# ============================================================== evaluation
+class PushRight(torch.nn.Module):
+    """A 'network' that always prefers action 1."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bias = torch.nn.Parameter(torch.tensor([0.0, 1.0]))
+
+    def forward(self, obs):
+        return self.bias.expand(len(obs), 2)
+
+
+def test_greedy_returns_equal_dqn_evaluate_on_gymnasium():
+    """Batched greedy returns = qlearn_lite.dqn.evaluate's Gymnasium episodes."""
+    for net in (PushRight(), balancing_net()):
+        ours = greedy_returns(net, episodes=12, seed=3)
+        theirs = evaluate(net, "CartPole-v1", episodes=12, seed=3)
+        assert ours.tolist() == theirs.tolist()
+        assert ours.dtype == torch.float32 and ours.shape == (12,)
+    assert greedy_returns(balancing_net(), 4, seed=0).tolist() == [500.0] * 4
+
+
+def test_gymnasium_start_states_are_those_of_reset():
+    """The states gym.make('CartPole-v1') resets to after reset(seed)."""
+    states = gymnasium_start_states(3, seed=5)
+    env = gym.make("CartPole-v1")
+    first, _ = env.reset(seed=5)
+    second, _ = env.reset()
+    assert np.allclose(states[0], first) and np.allclose(states[1], second)
+    assert states.shape == (3, 4) and states.dtype == np.float64
+
+
+def balancing_net() -> torch.nn.Module:
+    """A linear 'Q-network' whose greedy action balances the pole for 500 steps."""
+    net = torch.nn.Linear(4, 2)
+    with torch.no_grad():
+        gains = torch.tensor([0.05, 0.1, 1.0, 0.5])  # x, x_dot, theta, theta_dot
+        net.weight.copy_(torch.stack([-gains, gains]))
+        net.bias.zero_()
+    return net
+
+
+# ============================================================ vectorised DQN
+SMALL = VectorizedDQNConfig(
+    num_envs=8,
+    total_steps=1_600,
+    learning_starts=400,
+    batch_size=32,
+    buffer_size=1_000,
+    eval_every=800,
+    eval_episodes=4,
+    hidden=(16,),
+    stop_at_return=None,
+    device="cpu",
+)
+
+
+def test_vectorized_dqn_one_thread_is_reproducible():
+    """asynchronous=False: same seed, same history and weights; global RNG untouched."""
+    config = SMALL.replace(asynchronous=False, seed=3)
+    global_state = torch.get_rng_state()
+    first = vectorized_dqn(config, progress=False)
+    assert torch.equal(torch.get_rng_state(), global_state)  # its own generators
+    second = vectorized_dqn(config, progress=False)
+    assert first.history.eval_returns == second.history.eval_returns
+    assert first.history.mean_losses == second.history.mean_losses
+    for a, b in zip(first.q_net.parameters(), second.q_net.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_vectorized_dqn_counts_steps_updates_and_evaluations():
+    """Env steps, updates (one per vector step after learning_starts), evals."""
+    result = vectorized_dqn(SMALL.replace(asynchronous=False), progress=False)
+    history = result.history
+    assert history.env_steps == 1_600
+    assert history.updates == (1_600 - 400) // 8  # updates_per_step = 1
+    assert history.eval_steps == [800, 1_600]
+    assert history.eval_updates == [50, 150]
+    assert len(history.eval_returns) == 2 and all(r >= 8 for r in history.eval_returns)
+    assert all(np.isfinite(loss) for loss in history.mean_losses)
+    assert history.wall_seconds > 0 and history.eval_wall_seconds > 0
+    assert isinstance(result.q_net, torch.nn.Module)
+
+
+def test_vectorized_dqn_threads_keep_the_data_to_update_ratio_and_stop():
+    """The asynchronous run does its updates and leaves no actor thread behind."""
+    config = SMALL.replace(asynchronous=True, updates_per_step=2, max_actor_lead=1)
+    history = vectorized_dqn(config, progress=False).history
+    vector_steps = history.env_steps // 8
+    assert history.env_steps >= 1_600
+    # The learner did all the updates the data allowed (it never runs ahead).
+    assert history.updates == 2 * (vector_steps - 50)
+    assert not actor_threads()
+
+
+def test_an_actor_error_is_reraised_and_the_thread_cleaned_up(monkeypatch):
+    """An exception in the actor thread surfaces as a RuntimeError."""
+    calls = []
+    original = vectorized._actor_step
+
+    def failing_actor_step(training):
+        calls.append(1)
+        if len(calls) == 70:
+            raise ValueError("boom in the actor")
+        original(training)
+
+    monkeypatch.setattr(vectorized, "_actor_step", failing_actor_step)
+    with pytest.raises(RuntimeError, match="actor thread") as error:
+        vectorized_dqn(SMALL.replace(total_steps=100_000), progress=False)
+    assert isinstance(error.value.__cause__, ValueError)
+    assert not actor_threads()
+
+
+def test_an_interrupted_learner_stops_the_actor(monkeypatch):
+    """Ctrl-C (KeyboardInterrupt) in the learner stops and joins the actor."""
+    calls = []
+    original = vectorized._learner_update
+
+    def interrupted_update(training):
+        calls.append(1)
+        if len(calls) == 10:
+            raise KeyboardInterrupt
+        original(training)
+
+    monkeypatch.setattr(vectorized, "_learner_update", interrupted_update)
+    with pytest.raises(KeyboardInterrupt):
+        vectorized_dqn(SMALL.replace(total_steps=100_000), progress=False)
+    assert not actor_threads()
+
+
+def test_vectorized_dqn_config_rejects_bad_values():
+    """Bad hyperparameters and a wrong config type raise clearly."""
+    with pytest.raises(ValueError, match="num_envs"):
+        VectorizedDQNConfig(num_envs=0)
+    with pytest.raises(ValueError, match="gamma"):
+        VectorizedDQNConfig(gamma=1.5)
+    with pytest.raises(ValueError, match="lr"):
+        VectorizedDQNConfig(lr=0)
+    with pytest.raises(ValueError, match="loss"):
+        VectorizedDQNConfig(loss="l1")
+    with pytest.raises(TypeError, match="VectorizedDQNConfig"):
+        vectorized_dqn({"num_envs": 4})
+    with pytest.raises(ValueError, match="device must be"):
+        vectorized_dqn(SMALL.replace(device="quantum"), progress=False)
+
+
+# ===================================================================== CUDA
+@needs_cuda
+def test_vectorized_q_learning_inner_loop_has_no_host_sync_on_cuda():
+    """The batched update functions and the env step make no host sync on a GPU."""
+    env = TorchTabularEnv.from_gymnasium(gym.make("FrozenLake8x8-v1"), 4096, "cuda")
+    q_table = torch.zeros(64, 4, device=env.device)
+    generator = torch.Generator(device=env.device).manual_seed(0)
+    state, _ = env.reset()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(10):
+            action = batched_epsilon_greedy(
+                q_table.index_select(0, state), 0.1, generator
+            )
+            next_state, reward, terminated, _, info = env.step(action)
+            next_value = q_table.index_select(0, info["final_obs"]).amax(1)
+            target = torch.where(terminated, reward, reward + 0.99 * next_value)
+            batched_q_update(q_table, state, action, target, 0.1)
+            state = next_state
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert q_table.abs().sum() > 0
+
+
+@needs_cuda
+def test_vectorized_learners_run_on_cuda():
+    """Both learners run with device='cuda' and report it."""
+    result = vectorized_q_learning(
+        gym.make("FrozenLake-v1"), 512, 50, 0.2, 0.95, 0.3, device="cuda",
+        progress=False,
+    )  # fmt: skip
+    assert result.device.startswith("cuda")
+    dqn = vectorized_dqn(SMALL.replace(device="cuda"), progress=False)
+    assert next(dqn.q_net.parameters()).device.type == "cuda"
