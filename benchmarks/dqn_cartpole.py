@@ -49,7 +49,7 @@ SB3_ZOO = dict(
     exploration_final_eps=0.04,
     policy_kwargs=dict(net_arch=[256, 256]),
 )
-SB3_TIMESTEPS = 50_000
+TOTAL_STEPS = 50_000  # the zoo's n_timesteps; both learners get this budget
 
 
 @dataclass
@@ -88,7 +88,7 @@ def run_ours(seed: int, total_steps: int) -> Run:
     return Run(reached[0], wall, cpu, history.eval_returns)
 
 
-def run_sb3(seed: int) -> Run:
+def run_sb3(seed: int, total_steps: int) -> Run:
     """Train SB3's DQN (zoo hyperparameters) with the same evaluation protocol."""
     from stable_baselines3 import DQN
     from stable_baselines3.common.callbacks import BaseCallback
@@ -119,7 +119,7 @@ def run_sb3(seed: int) -> Run:
     wall_start, cpu_start = time.perf_counter(), time.process_time()
     model = DQN("MlpPolicy", ENV_ID, seed=seed, device="cpu", verbose=0, **SB3_ZOO)
     callback = EvalAndStop()
-    model.learn(total_timesteps=SB3_TIMESTEPS, callback=callback)
+    model.learn(total_timesteps=total_steps, callback=callback)
     return callback.result
 
 
@@ -161,7 +161,7 @@ def main() -> None:
     torch.set_num_threads(1)
     warm_up()
     seeds = range(1 if args.quick else args.seeds)
-    total_steps = 10_000 if args.quick else 50_000
+    total_steps = 10_000 if args.quick else TOTAL_STEPS
     try:
         import stable_baselines3
     except ImportError:
@@ -188,7 +188,11 @@ def main() -> None:
     results: dict[str, list[Run]] = {name: [] for name in learners}
     for seed in seeds:
         for name in learners:
-            run = run_ours(seed, total_steps) if name == "ours" else run_sb3(seed)
+            run = (
+                run_ours(seed, total_steps)
+                if name == "ours"
+                else run_sb3(seed, total_steps)
+            )
             results[name].append(run)
             print(
                 f"{seed:>4} {name:>7} {fmt(run.steps, '7d')} {fmt(run.wall, '8.1f')} "

@@ -293,6 +293,10 @@ class DQNConfig:
     """Seeds the network, the env, the buffer and exploration."""
     device: str = "cpu"
     """"cpu", "cuda" or "auto". Small MLPs are fastest on the CPU."""
+    torch_threads: int | None = 1
+    """Intra-op CPU threads torch uses while training (restored afterwards);
+    None leaves torch's setting. Tiny networks are fastest on one thread, and
+    on a busy machine two threads can make every small op wait for the other."""
 
     def __post_init__(self) -> None:
         positive_ints = (
@@ -342,6 +346,15 @@ class DQNConfig:
             raise ValueError(
                 "DQNConfig.eval_seed must be an int >= 0 or None, "
                 f"got {self.eval_seed!r}"
+            )
+        if self.torch_threads is not None and (
+            isinstance(self.torch_threads, bool)
+            or not isinstance(self.torch_threads, int)
+            or self.torch_threads < 1
+        ):
+            raise ValueError(
+                "DQNConfig.torch_threads must be an int >= 1 or None, "
+                f"got {self.torch_threads!r}"
             )
         if self.restore_best and self.eval_every == 0:
             raise ValueError("DQNConfig.restore_best=True needs eval_every > 0")
@@ -622,10 +635,28 @@ def train_dqn(
     ``env_id_or_fn``: a Gymnasium id or a function returning a fresh env, with
     a Discrete action space and a flat Box observation space (else TypeError).
     ``progress``: show a progress bar (off in quick mode anyway).
+
+    Returns a :class:`DQNResult`: ``q_net`` (the last network, or the best
+    evaluated one with ``restore_best``), ``history`` (returns, losses, mean
+    predicted Q, greedy evaluations, env steps, wall and CPU seconds) and the
+    ``config``. Seeds everything from ``config.seed`` (the same seed gives
+    bit-identical runs on one machine) and runs torch on
+    ``config.torch_threads`` threads, restoring the caller's setting after.
     """
     config = DQNConfig() if config is None else config
     if not isinstance(config, DQNConfig):
         raise TypeError(f"config must be a DQNConfig, got {type(config).__name__}")
+    threads = torch.get_num_threads()
+    if config.torch_threads is not None:
+        torch.set_num_threads(config.torch_threads)
+    try:
+        return _train_dqn(env_id_or_fn, config, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_dqn(env_id_or_fn: EnvSpec, config: DQNConfig, progress: bool) -> DQNResult:
+    """The loop of :func:`train_dqn` (which sets torch's threads around it)."""
     device = get_device(config.device)
     rng = seed_everything(config.seed)  # seeds torch: the networks' initial weights
     env_seed, buffer_seed, eval_seed = child_seeds(config.seed, 3)

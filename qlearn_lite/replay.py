@@ -29,7 +29,8 @@ Memory per transition
 Each slot holds ``obs`` and ``next_obs`` (``2 * obs_nbytes``), the action
 (``int64``, 8 bytes), the reward (``float32``, 4 bytes) and ``terminated``
 (``bool``, 1 byte). For CartPole (4 ``float32`` numbers, 16 bytes) that is
-``2 * 16 + 8 + 4 + 1 = 45`` bytes, so 100,000 transitions take 4.5 MB; for an
+``2 * 16 + 8 + 4 + 1 = 45`` bytes, so 100,000 transitions take 4.5 million
+bytes (4.3 MiB); for an
 Atari frame stack (4 x 84 x 84 ``uint8``) it is 56 KB per transition and 5.6 GB
 per 100,000, which is why Atari buffers drop ``next_obs`` and share frames.
 :attr:`ReplayBuffer.nbytes_per_transition` and :attr:`ReplayBuffer.nbytes`
@@ -98,6 +99,9 @@ class ReplayBuffer:
             for images).
         seed: seeds the buffer's own ``numpy.random.Generator`` (used by
             :meth:`sample`), so sampling never touches global random state.
+
+    Not thread-safe: threads that share one buffer must hold a lock around
+    ``add`` and ``sample`` (as :mod:`qlearn_lite.async_threads` does).
 
     >>> buffer = ReplayBuffer(capacity=1000, obs_shape=(4,), seed=0)
     >>> buffer.add(np.zeros(4), 1, 1.0, np.ones(4), False)

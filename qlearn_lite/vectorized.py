@@ -57,7 +57,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from qlearn_lite.dqn import QNetwork, polyak_update, td_targets
+from qlearn_lite.dqn import QNetwork, td_targets
 from qlearn_lite.utils import child_seeds
 from qlearn_lite.utils import progress as progress_bar
 from qlearn_lite.vec_envs import (
@@ -772,6 +772,9 @@ class _Training:
             if config.asynchronous
             else self.q_net
         )
+        self.q_params = list(self.q_net.parameters())
+        self.target_params = list(self.target_net.parameters())
+        self.actor_params = list(self.actor_net.parameters())
         self.optimizer = torch.optim.Adam(
             self.q_net.parameters(), lr=config.lr, **_fused_if_supported(device)
         )
@@ -862,11 +865,16 @@ def n_step_dqn_loss(
     does not change their argmax, so :func:`~qlearn_lite.dqn.td_targets`
     with ``gamma = 1`` computes exactly that, double DQN included.
     """
-    q_taken = q_net(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
+    next_q_online = None
+    if double:  # one forward pass of the online net for s and s' together
+        both = q_net(torch.cat((batch.obs, batch.next_obs)))
+        q_values, next_q_online = both.split(len(batch.obs))
+        next_q_online = next_q_online.detach()  # it only picks a', no gradient
+    else:
+        q_values = q_net(batch.obs)
+    q_taken = q_values.gather(1, batch.actions.unsqueeze(1)).squeeze(1)
     with torch.no_grad():
-        scale = batch.discounts.unsqueeze(1)
-        next_q = target_net(batch.next_obs) * scale
-        next_q_online = q_net(batch.next_obs) if double else None
+        next_q = target_net(batch.next_obs) * batch.discounts.unsqueeze(1)
         targets = td_targets(
             batch.rewards, next_q, batch.terminated, 1.0, next_q_online
         )
@@ -892,17 +900,14 @@ def _learner_update(training: _Training) -> None:
     training.loss_count += 1
     updates = training.updates + 1
     if updates % config.target_update_every == 0:
-        polyak_update(training.target_net, training.q_net, config.tau)
+        # qlearn_lite.dqn.polyak_update's rule, target <- target + tau (online -
+        # target), as one call for all the tensors instead of one per tensor.
+        torch._foreach_lerp_(training.target_params, training.q_params, config.tau)
     if training.actor_net is not training.q_net and (
         updates % config.actor_sync_every == 0
     ):
-        with training.net_lock, torch.no_grad():
-            for actor_param, param in zip(
-                training.actor_net.parameters(),
-                training.q_net.parameters(),
-                strict=True,
-            ):
-                actor_param.copy_(param)
+        with training.net_lock, torch.no_grad():  # one call for all the tensors
+            torch._foreach_copy_(training.actor_params, training.q_params)
 
 
 def _actor_loop(training: _Training) -> None:
@@ -955,7 +960,8 @@ def vectorized_dqn(
     targets (van Hasselt et al. 2016), n-step returns (:class:`NStepWindow`)
     and a soft target network, built from notebook 05's pieces
     (:class:`~qlearn_lite.dqn.QNetwork`, :func:`~qlearn_lite.dqn.td_targets`,
-    :func:`~qlearn_lite.dqn.polyak_update`). What is new is where it runs:
+    the rule of :func:`~qlearn_lite.dqn.polyak_update`). What is new is where
+    it runs:
 
     * ``num_envs`` carts step as one tensor operation (:class:`TorchCartPole`)
       and the Q-network acts for all of them in one forward pass;

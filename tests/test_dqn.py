@@ -267,6 +267,8 @@ def test_config_is_frozen_and_documented_presets():
         ("lr", 0.0, "lr must be > 0"),
         ("target_mode", "slow", "target_mode must be one of"),
         ("loss", "l1", "loss must be one of"),
+        ("torch_threads", 0, "torch_threads must be an int >= 1"),
+        ("n_step", 0, "n_step must be an int >= 1"),
     ],
 )
 def test_config_bad_values(field, value, message):
@@ -367,6 +369,18 @@ def test_target_modes_run(mode):
     bursts = 800 // config.train_freq - 500 // config.train_freq
     assert result.history.updates == bursts * config.gradient_steps
     assert np.isfinite(result.history.losses).all()
+
+
+def test_train_dqn_restores_torch_threads():
+    """Training runs on config.torch_threads and restores the caller's setting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        config = SHORT.replace(total_steps=600, eval_every=0, restore_best=False)
+        train_dqn("CartPole-v1", config, progress=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_stop_at_return_stops_early():
