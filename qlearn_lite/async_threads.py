@@ -240,7 +240,9 @@ class AsyncResult:
     n_workers: int
     """Number of worker threads."""
     worker_steps: list[int]
-    """Env steps each worker took; their sum is the true number of env steps."""
+    """Env steps each worker took; their sum is the true number of env steps.
+    The shares can be very uneven over short runs: the GIL (and, with
+    ``sync="lock"``, an unfair lock) decides which thread runs next."""
     worker_returns: list[list[float]]
     """Undiscounted return of every finished training episode, per worker."""
     worker_episode_ends: list[list[int]]
@@ -393,6 +395,8 @@ class _Run:
     total_steps: int
     snapshot_every: int | None
     stop: threading.Event = field(default_factory=threading.Event)
+    go: threading.Event = field(default_factory=threading.Event)
+    """Set once every worker thread exists, so that all of them start together."""
     steps: int = 0
     """The global step counter ``T``."""
     errors: list[tuple[int, BaseException]] = field(default_factory=list)
@@ -429,6 +433,7 @@ def _run_workers(
 
     def guarded(worker_id: int, *args: Any) -> None:
         profiler = cProfile.Profile() if profile else None
+        run.go.wait()
         try:
             if profiler is not None:
                 profiler.enable()
@@ -454,10 +459,13 @@ def _run_workers(
     bar = None
     if progress and not is_quick():
         bar = progress_bar(total=run.total_steps, desc=desc)
-    run.started, cpu_started = time.perf_counter(), time.process_time()
     try:
         for thread in threads:
             thread.start()
+        # Start the clock and every worker at once: without the gate the first
+        # thread could take a short budget before the last one is created.
+        run.started, cpu_started = time.perf_counter(), time.process_time()
+        run.go.set()
         for thread in threads:
             # A timeout keeps the main thread responsive to Ctrl-C / kernel interrupt.
             while thread.is_alive():
@@ -468,6 +476,7 @@ def _run_workers(
         run.cpu_seconds = time.process_time() - cpu_started
     except BaseException:  # KeyboardInterrupt: stop and wait for every worker
         run.stop.set()
+        run.go.set()  # a worker still at the gate sees ``stop`` and returns
         for thread in threads:
             if thread.ident is not None:
                 thread.join()
