@@ -418,6 +418,25 @@ PRESETS: dict[str, DQNConfig] = {
 
 
 # ==================================================================== history
+def first_reach(
+    steps: Sequence[int],
+    seconds: Sequence[float],
+    returns: Sequence[float],
+    threshold: float,
+) -> tuple[int, float] | None:
+    """``(steps[i], seconds[i])`` of the first evaluation ``i`` with
+    ``returns[i] >= threshold``, or None if none reached it.
+
+    The three sequences are parallel, one entry per evaluation (a history's
+    ``eval_steps``, ``eval_seconds`` and ``eval_returns``); ``ValueError`` if
+    their lengths differ.
+    """
+    for step, second, value in zip(steps, seconds, returns, strict=True):
+        if value >= threshold:
+            return step, second
+    return None
+
+
 @dataclass
 class DQNHistory:
     """What :func:`train_dqn` recorded. Steps are env steps; seconds are wall
@@ -458,12 +477,9 @@ class DQNHistory:
     def first_reach(self, threshold: float) -> tuple[int, float] | None:
         """``(env_steps, wall_seconds)`` of the first evaluation with a mean
         return >= ``threshold``, or None if none reached it."""
-        for steps, value, seconds in zip(
-            self.eval_steps, self.eval_returns, self.eval_seconds, strict=True
-        ):
-            if value >= threshold:
-                return steps, seconds
-        return None
+        return first_reach(
+            self.eval_steps, self.eval_seconds, self.eval_returns, threshold
+        )
 
 
 @dataclass

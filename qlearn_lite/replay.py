@@ -392,15 +392,6 @@ def replay_q_learning(
         if snapshot_every and (episode + 1) % snapshot_every == 0:
             snapshots.append(Q.copy())
             snapshot_episodes.append(episode + 1)
-    return TabularResult(
-        q=Q,
-        returns=returns,
-        lengths=lengths,
-        steps=int(lengths.sum()),
-        epsilons=epsilons,
-        terminated=ended,
-        snapshots=(
-            np.array(snapshots) if snapshots else np.zeros((0, n_states, n_actions))
-        ),
-        snapshot_episodes=np.array(snapshot_episodes, dtype=np.int64),
+    return TabularResult.from_run(
+        Q, returns, lengths, epsilons, ended, snapshots, snapshot_episodes
     )

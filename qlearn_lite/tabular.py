@@ -36,7 +36,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from qlearn_lite.utils import child_seeds
+from qlearn_lite.utils import check_finite, check_int, check_number, child_seeds
 from qlearn_lite.utils import progress as progress_bar
 
 __all__ = [
@@ -98,35 +98,16 @@ def discrete_sizes(env: gym.Env) -> tuple[int, int]:
     return int(env.observation_space.n), int(env.action_space.n)
 
 
-def _check_number(name: str, value: Any, low: float, high: float, low_open: bool):
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    inside = (low < value if low_open else low <= value) and value <= high
-    if not inside or math.isnan(value):
-        bracket = "(" if low_open else "["
-        raise ValueError(f"{name} must be in {bracket}{low}, {high}], got {value!r}")
-    return value
-
-
 def _check_alpha(alpha: Any) -> float:
-    return _check_number("alpha (the learning rate)", alpha, 0.0, 1.0, low_open=True)
+    return check_number("alpha (the learning rate)", alpha, 0.0, 1.0, low_open=True)
 
 
 def _check_gamma(gamma: Any) -> float:
-    return _check_number("gamma (the discount)", gamma, 0.0, 1.0, low_open=False)
+    return check_number("gamma (the discount)", gamma, 0.0, 1.0, low_open=False)
 
 
 def _check_epsilon(epsilon: Any, where: str = "") -> float:
-    return _check_number(f"epsilon{where}", epsilon, 0.0, 1.0, low_open=False)
-
-
-def _check_count(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int >= 1, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
+    return check_number(f"epsilon{where}", epsilon, 0.0, 1.0, low_open=False)
 
 
 # ---------------------------------------------------------- transition table
@@ -250,7 +231,7 @@ def value_iteration(
     gamma = _check_gamma(gamma)
     if isinstance(tol, bool) or not isinstance(tol, Real) or not tol > 0:
         raise ValueError(f"tol must be a number > 0, got {tol!r}")
-    max_iterations = _check_count("max_iterations", max_iterations)
+    max_iterations = check_int("max_iterations", max_iterations)
     table = transition_table(env)
     n_states, n_actions = table.n_states, table.n_actions
     state_action = table.state * n_actions + table.action
@@ -373,14 +354,6 @@ class ExponentialSchedule:
         return math.inf if self.decay == 1 else math.log(0.5) / math.log(self.decay)
 
 
-def _check_finite(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
-
-
 def linear_schedule(start: float, end: float, duration: int) -> LinearSchedule:
     """Epsilon (or any value) at step/episode ``t``: linear from start to end.
 
@@ -388,9 +361,9 @@ def linear_schedule(start: float, end: float, duration: int) -> LinearSchedule:
     0.05 from 500 on (CleanRL's and Dopamine's ``linearly_decaying_epsilon``).
     """
     return LinearSchedule(
-        _check_finite("start", start),
-        _check_finite("end", end),
-        _check_count("duration", duration),
+        check_finite("start", start),
+        check_finite("end", end),
+        check_int("duration", duration),
     )
 
 
@@ -400,9 +373,9 @@ def exponential_schedule(start: float, end: float, decay: float) -> ExponentialS
     ``decay`` in (0, 1]; ``decay = 0.99`` halves the distance to ``end`` about
     every 69 steps.
     """
-    decay = _check_number("decay", decay, 0.0, 1.0, low_open=True)
+    decay = check_number("decay", decay, 0.0, 1.0, low_open=True)
     return ExponentialSchedule(
-        _check_finite("start", start), _check_finite("end", end), decay
+        check_finite("start", start), check_finite("end", end), decay
     )
 
 
@@ -431,6 +404,34 @@ class TabularResult:
         default_factory=lambda: np.zeros(0, dtype=np.int64)
     )
     """int64 [n_snapshots]: number of episodes finished at each snapshot."""
+
+    @classmethod
+    def from_run(
+        cls,
+        q: np.ndarray,
+        returns: np.ndarray,
+        lengths: np.ndarray,
+        epsilons: np.ndarray,
+        terminated: np.ndarray,
+        snapshots: Sequence[np.ndarray],
+        snapshot_episodes: Sequence[int],
+    ) -> TabularResult:
+        """The result of a training run from what its loop recorded.
+
+        ``steps`` is ``lengths.sum()``; ``snapshots`` (Q-table copies) and
+        ``snapshot_episodes`` are lists that become arrays, an empty
+        ``[0, n_states, n_actions]`` one when no snapshot was taken.
+        """
+        return cls(
+            q=q,
+            returns=returns,
+            lengths=lengths,
+            steps=int(lengths.sum()),
+            epsilons=epsilons,
+            terminated=terminated,
+            snapshots=np.array(snapshots) if snapshots else np.zeros((0, *q.shape)),
+            snapshot_episodes=np.array(snapshot_episodes, dtype=np.int64),
+        )
 
 
 def _initial_q(q_init: Any, n_states: int, n_actions: int) -> np.ndarray:
@@ -466,12 +467,12 @@ def _train(
     snapshot_every: int | None,
 ) -> TabularResult:
     n_states, n_actions = discrete_sizes(env)
-    episodes = _check_count("episodes", episodes)
+    episodes = check_int("episodes", episodes)
     alpha, gamma = _check_alpha(alpha), _check_gamma(gamma)
     if not callable(epsilon):
         epsilon = _check_epsilon(epsilon)
     if snapshot_every is not None:
-        snapshot_every = _check_count("snapshot_every", snapshot_every)
+        snapshot_every = check_int("snapshot_every", snapshot_every)
     Q = _initial_q(q_init, n_states, n_actions)
     agent_seed, env_seed = child_seeds(seed, 2)
     rng = np.random.default_rng(agent_seed)
@@ -520,17 +521,8 @@ def _train(
         if snapshot_every and (episode + 1) % snapshot_every == 0:
             snapshots.append(Q.copy())
             snapshot_episodes.append(episode + 1)
-    return TabularResult(
-        q=Q,
-        returns=returns,
-        lengths=lengths,
-        steps=int(lengths.sum()),
-        epsilons=epsilons,
-        terminated=ended,
-        snapshots=(
-            np.array(snapshots) if snapshots else np.zeros((0, n_states, n_actions))
-        ),
-        snapshot_episodes=np.array(snapshot_episodes, dtype=np.int64),
+    return TabularResult.from_run(
+        Q, returns, lengths, epsilons, ended, snapshots, snapshot_episodes
     )
 
 
@@ -673,12 +665,12 @@ def evaluate_policy(
     is ``sqrt(p (1 - p) / episodes)``.
     """
     n_states, _ = discrete_sizes(env)
-    episodes = _check_count("episodes", episodes)
+    episodes = check_int("episodes", episodes)
     act = _as_policy_fn(policy, n_states)
     if max_steps is None:
         has_limit = env.spec is not None and env.spec.max_episode_steps is not None
         max_steps = 2**62 if has_limit else 10_000
-    max_steps = _check_count("max_steps", max_steps)
+    max_steps = check_int("max_steps", max_steps)
     success_reward = _success_reward(env)
     total_return, successes = 0.0, 0
     for episode in range(episodes):
@@ -718,7 +710,7 @@ def success_probability(
         horizon = env.spec.max_episode_steps if env.spec is not None else None
         if horizon is None:
             raise ValueError(f"{env} has no time limit: pass horizon=...")
-    horizon = _check_count("horizon", horizon)
+    horizon = check_int("horizon", horizon)
     chosen = table.action == actions[table.state]
     state, prob = table.state[chosen], table.prob[chosen]
     next_state, terminated = table.next_state[chosen], table.terminated[chosen]

@@ -16,6 +16,7 @@ Training sizes come from :func:`budget` only, so that ``QLEARN_LITE_QUICK=1``
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import platform
 import random
@@ -24,6 +25,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from numbers import Real
 from typing import Any, TypeVar
 
 import gymnasium as gym
@@ -91,13 +93,89 @@ def progress(iterable: Iterable[T] | None = None, **kwargs: Any) -> Iterator[T]:
     return tqdm(iterable, **kwargs)
 
 
-# ---------------------------------------------------------------------- seeds
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+# --------------------------------------------------------------- input checks
+# Every learner checks its arguments at the boundary with these, so that a bad
+# value raises the same kind of error, worded the same way, in every module:
+# TypeError for the wrong type, ValueError for a value out of range, and the
+# message names the argument, what was expected and what was given. ``True``
+# is an ``int`` to Python but never a count, a rate or a seed here.
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_int(name: str, value: Any, minimum: int = 1) -> int:
+    """``value`` as a Python int, checking that it is an int ``>= minimum``.
+
+    Raises ``TypeError`` for a non-int (bools and floats such as ``10.0``
+    included) and ``ValueError`` below ``minimum``; both messages read
+    ``"{name} must be an int >= {minimum}, got {value!r}"``.
+    """
+    if not _is_int(value):
+        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_number(
+    name: str,
+    value: Any,
+    low: float,
+    high: float,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """``value`` as a float, checking that it lies in the interval low..high.
+
+    The ends are included unless ``low_open``/``high_open`` (``(0, 1]`` is
+    ``low_open=True``). Raises ``TypeError`` for a non-number (bools and
+    strings included) and ``ValueError`` outside the interval or for NaN; the
+    messages show the interval as written with ``low`` and ``high``.
+    """
+    interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a number in {interval}, got {value!r}")
+    value = float(value)
+    above_low = low < value if low_open else low <= value
+    below_high = value < high if high_open else value <= high
+    if not (above_low and below_high):  # also catches NaN: its comparisons fail
+        raise ValueError(f"{name} must be in {interval}, got {value!r}")
+    return value
+
+
+def check_unit(name: str, value: Any, low_open: bool = False) -> float:
+    """:func:`check_number` on ``[0, 1]`` (``(0, 1]`` if ``low_open``): for
+    probabilities, discounts, step sizes and epsilons."""
+    return check_number(name, value, 0, 1, low_open=low_open)
+
+
+def check_finite(name: str, value: Any) -> float:
+    """``value`` as a float, checking that it is a finite number.
+
+    ``TypeError`` for a non-number (bools included), ``ValueError`` for
+    ``nan`` and ``+-inf``.
+    """
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+def check_seed(seed: Any) -> int:
+    """``seed`` as a Python int, checking that it is a non-negative int.
+
+    ``TypeError`` for a non-int (bools included), ``ValueError`` for a
+    negative one; both say ``"seed must be a non-negative int, got ..."``.
+    """
+    if not _is_int(seed):
         raise TypeError(f"seed must be a non-negative int, got {seed!r}")
     if seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     return int(seed)
+
+
+# ---------------------------------------------------------------------- seeds
 
 
 def seed_everything(seed: int) -> np.random.Generator:
@@ -107,7 +185,7 @@ def seed_everything(seed: int) -> np.random.Generator:
     The global NumPy state is seeded only so that third-party code that still
     uses it is reproducible too.
     """
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 (third-party code only)
     torch.manual_seed(seed)  # also seeds every CUDA device
@@ -120,7 +198,7 @@ def child_seeds(seed: int, n: int) -> list[int]:
     Built with ``SeedSequence(seed).spawn(n)``: child ``k`` is the same every
     run, and the children's streams do not overlap in practice.
     """
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"number of child seeds must be an int >= 1, got {n!r}")
     children = np.random.SeedSequence(seed).spawn(int(n))
@@ -192,7 +270,7 @@ def make_env(env_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     env = gym.make(env_id, **kwargs)
     if seed is not None:
-        seed = _check_seed(seed)
+        seed = check_seed(seed)
         env.reset(seed=seed)
         env.action_space.seed(seed)
         env.observation_space.seed(seed)

@@ -58,7 +58,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from qlearn_lite.utils import get_device
+from qlearn_lite.utils import check_int, check_seed, get_device
 
 __all__ = [
     "AUTORESET_MODE",
@@ -71,22 +71,6 @@ AUTORESET_MODE = gym.vector.AutoresetMode.SAME_STEP
 
 
 # ------------------------------------------------------------ input checks
-def _check_num_envs(num_envs: Any) -> int:
-    if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)):
-        raise TypeError(f"num_envs must be an int >= 1, got {num_envs!r}")
-    if num_envs < 1:
-        raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
-    return int(num_envs)
-
-
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be a non-negative int, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    return int(seed)
-
-
 def _check_max_steps(max_episode_steps: Any) -> int | None:
     if max_episode_steps is None:
         return None
@@ -225,7 +209,7 @@ class TorchCartPole:
         dtype: torch.dtype = torch.float64,
         max_episode_steps: int = 500,
     ) -> None:
-        self.num_envs = _check_num_envs(num_envs)
+        self.num_envs = check_int("num_envs", num_envs)
         self.device = _resolve_device(device)
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(
@@ -235,7 +219,7 @@ class TorchCartPole:
         self.max_episode_steps = _check_max_steps(max_episode_steps)
         if self.max_episode_steps is None:
             raise ValueError("TorchCartPole needs a time limit, got None (use 500)")
-        self.seed = _check_seed(seed)
+        self.seed = check_seed(seed)
         self.generator = _make_generator(self.device, self.seed)
         # Draw reset states only for the carts that reset where counting them
         # is free (CPU); on accelerators draw for all and select (no host sync).
@@ -287,7 +271,7 @@ class TorchCartPole:
         ``seed`` re-seeds the generator first (as Gymnasium's ``reset(seed=)``).
         """
         if seed is not None:
-            self.seed = _check_seed(seed)
+            self.seed = check_seed(seed)
             self.generator.manual_seed(self.seed)
         self.state = self._start_states(self.num_envs)
         self.elapsed_steps = torch.zeros_like(self.elapsed_steps)
@@ -436,9 +420,9 @@ class TorchTabularEnv:
         max_episode_steps: int | None = None,
         name: str = "TorchTabularEnv",
     ) -> None:
-        self.num_envs = _check_num_envs(num_envs)
+        self.num_envs = check_int("num_envs", num_envs)
         self.device = _resolve_device(device)
-        self.seed = _check_seed(seed)
+        self.seed = check_seed(seed)
         self.max_episode_steps = _check_max_steps(max_episode_steps)
         self.name = name
         device = self.device
@@ -644,7 +628,7 @@ class TorchTabularEnv:
     def reset(self, seed: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
         """Start a new episode in every env: ``(state int64 [num_envs], {})``."""
         if seed is not None:
-            self.seed = _check_seed(seed)
+            self.seed = check_seed(seed)
             self.generator.manual_seed(self.seed)
         self.state = self._start_states(self.num_envs)
         self.elapsed_steps = torch.zeros_like(self.elapsed_steps)

@@ -57,13 +57,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from qlearn_lite.dqn import QNetwork, td_targets
-from qlearn_lite.utils import child_seeds
+from qlearn_lite.dqn import QNetwork, first_reach, td_targets
+from qlearn_lite.utils import check_int, check_unit, child_seeds
 from qlearn_lite.utils import progress as progress_bar
 from qlearn_lite.vec_envs import (
     TorchCartPole,
     TorchTabularEnv,
-    _check_num_envs,
     _resolve_device,
 )
 
@@ -85,27 +84,6 @@ __all__ = [
 ]
 
 Epsilon = float | Callable[[int], float]
-
-
-# ------------------------------------------------------------ input checks
-def _check_unit(name: str, value: Any, low_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    low_ok = value > 0 if low_open else value >= 0
-    if not (low_ok and value <= 1) or math.isnan(value):
-        raise ValueError(
-            f"{name} must be in {'(' if low_open else '['}0, 1], got {value!r}"
-        )
-    return value
-
-
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int >= 1, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
 
 
 def _synchronize(device: torch.device) -> None:
@@ -270,14 +248,14 @@ def vectorized_q_learning(
     Python loop only queues work. Snapshots synchronise the device so that
     their wall times are real.
     """
-    num_envs = _check_num_envs(num_envs)
-    steps = _check_positive_int("steps", steps)
-    alpha = _check_unit("alpha (the step size)", alpha, low_open=True)
-    gamma = _check_unit("gamma (the discount)", gamma)
+    num_envs = check_int("num_envs", num_envs)
+    steps = check_int("steps", steps)
+    alpha = check_unit("alpha (the step size)", alpha, low_open=True)
+    gamma = check_unit("gamma (the discount)", gamma)
     if not callable(epsilon):
-        epsilon = _check_unit("epsilon", epsilon)
+        epsilon = check_unit("epsilon", epsilon)
     if snapshot_every is not None:
-        snapshot_every = _check_positive_int("snapshot_every", snapshot_every)
+        snapshot_every = check_int("snapshot_every", snapshot_every)
     env_seed, agent_seed = child_seeds(seed, 2)
     if isinstance(env, TorchTabularEnv):
         if env.num_envs != num_envs:
@@ -518,8 +496,8 @@ class DeviceReplayBuffer:
     def __init__(
         self, capacity: int, num_envs: int, obs_dim: int, device: torch.device
     ) -> None:
-        self.num_envs = _check_num_envs(num_envs)
-        capacity = _check_positive_int("capacity", capacity)
+        self.num_envs = check_int("num_envs", num_envs)
+        capacity = check_int("capacity", capacity)
         self.capacity = math.ceil(capacity / num_envs) * num_envs
         self.device = device
         self.obs = torch.zeros(self.capacity, obs_dim, device=device)
@@ -591,7 +569,7 @@ class NStepWindow:
     """
 
     def __init__(self, n: int, gamma: float) -> None:
-        self.n = _check_positive_int("n", n)
+        self.n = check_int("n", n)
         self.gamma = gamma
         self.steps: list[tuple[torch.Tensor, ...]] = []
 
@@ -669,7 +647,7 @@ def greedy_returns(
     each stopping at the end of its first episode (at most 500 steps).
     Returns float32 ``[episodes]`` on the device (``q_net``'s unless given).
     """
-    episodes = _check_positive_int("episodes", episodes)
+    episodes = check_int("episodes", episodes)
     if device is None:
         device = next(q_net.parameters()).device
     env = TorchCartPole(episodes, device=device, seed=seed)
@@ -719,12 +697,9 @@ class VectorizedDQNHistory:
     def first_reach(self, threshold: float) -> tuple[int, float] | None:
         """``(env_steps, wall_seconds)`` of the first evaluation with a mean
         return >= ``threshold``, or None if none reached it."""
-        for steps, value, seconds in zip(
-            self.eval_steps, self.eval_returns, self.eval_seconds, strict=True
-        ):
-            if value >= threshold:
-                return steps, seconds
-        return None
+        return first_reach(
+            self.eval_steps, self.eval_seconds, self.eval_returns, threshold
+        )
 
     @property
     def env_steps_per_second(self) -> float:

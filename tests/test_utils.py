@@ -123,6 +123,113 @@ def test_seed_must_be_non_negative_int(seed):
         utils.seed_everything(seed)
 
 
+# --------------------------------------------------------------- input checks
+@pytest.mark.parametrize(
+    ("value", "minimum", "expected"),
+    [(1, 1, 1), (7, 1, 7), (0, 0, 0), (np.int64(3), 1, 3), (-2, -2, -2)],
+)
+def test_check_int_returns_python_int(value, minimum, expected):
+    """Ints (NumPy ints too) at or above the minimum come back as Python ints."""
+    result = utils.check_int("n", value, minimum)
+    assert result == expected and type(result) is int
+
+
+@pytest.mark.parametrize("value", [True, False, 2.0, 2.5, "3", None, np.float64(2)])
+def test_check_int_rejects_non_ints_with_type_error(value):
+    """Bools, floats (even whole ones), strings and None are a TypeError."""
+    with pytest.raises(TypeError) as error:
+        utils.check_int("episodes", value)
+    assert str(error.value) == f"episodes must be an int >= 1, got {value!r}"
+
+
+@pytest.mark.parametrize(("value", "minimum"), [(0, 1), (-1, 0), (4, 5)])
+def test_check_int_rejects_small_values_with_value_error(value, minimum):
+    """One below the minimum is a ValueError quoting the minimum and the value."""
+    with pytest.raises(ValueError) as error:
+        utils.check_int("n_workers", value, minimum)
+    assert str(error.value) == f"n_workers must be an int >= {minimum}, got {value}"
+
+
+@pytest.mark.parametrize(
+    ("value", "low_open", "high_open", "expected"),
+    [
+        (0, False, False, 0.0),
+        (1, False, False, 1.0),
+        (0.5, True, True, 0.5),
+        (np.float32(0.25), False, False, 0.25),
+    ],
+)
+def test_check_number_accepts_values_inside(value, low_open, high_open, expected):
+    """Values inside the interval (closed ends included) come back as floats."""
+    result = utils.check_number("x", value, 0, 1, low_open, high_open)
+    assert result == expected and type(result) is float
+
+
+@pytest.mark.parametrize(
+    ("value", "low_open", "high_open", "message"),
+    [
+        (0, True, False, "x must be in (0, 1], got 0.0"),
+        (1, False, True, "x must be in [0, 1), got 1.0"),
+        (-0.001, False, False, "x must be in [0, 1], got -0.001"),
+        (1.5, False, False, "x must be in [0, 1], got 1.5"),
+        (float("nan"), False, False, "x must be in [0, 1], got nan"),
+    ],
+)
+def test_check_number_rejects_values_outside(value, low_open, high_open, message):
+    """Open ends, values outside and NaN are a ValueError showing the interval."""
+    with pytest.raises(ValueError) as error:
+        utils.check_number("x", value, 0, 1, low_open, high_open)
+    assert str(error.value) == message
+
+
+@pytest.mark.parametrize("value", [True, "0.5", None, [0.5]])
+def test_check_number_rejects_non_numbers_with_type_error(value):
+    """Bools, strings, None and lists are a TypeError that also shows the interval."""
+    with pytest.raises(TypeError) as error:
+        utils.check_number("alpha", value, 0.0, 1.0, low_open=True)
+    assert str(error.value) == f"alpha must be a number in (0.0, 1.0], got {value!r}"
+
+
+def test_check_unit_is_the_zero_one_interval():
+    """check_unit accepts [0, 1] (or (0, 1]) and words errors with 0 and 1."""
+    assert utils.check_unit("gamma", 0) == 0.0
+    assert utils.check_unit("gamma", 1) == 1.0
+    assert utils.check_unit("alpha", 1e-9, low_open=True) == 1e-9
+    with pytest.raises(ValueError, match=r"^alpha must be in \(0, 1\], got 0\.0$"):
+        utils.check_unit("alpha", 0.0, low_open=True)
+    with pytest.raises(ValueError, match=r"^gamma must be in \[0, 1\], got 1\.01$"):
+        utils.check_unit("gamma", 1.01)
+    with pytest.raises(TypeError, match=r"^eps must be a number in \[0, 1\], got '1'$"):
+        utils.check_unit("eps", "1")
+    with pytest.raises(TypeError, match="got False"):
+        utils.check_unit("eps", False)
+
+
+def test_check_finite():
+    """Finite numbers pass as floats; bools are a TypeError, nan/inf a ValueError."""
+    assert utils.check_finite("start", 2) == 2.0
+    assert utils.check_finite("start", -1e300) == -1e300
+    with pytest.raises(TypeError, match=r"^start must be a number, got True$"):
+        utils.check_finite("start", True)
+    with pytest.raises(ValueError, match=r"^end must be finite, got inf$"):
+        utils.check_finite("end", float("inf"))
+    with pytest.raises(ValueError, match=r"^end must be finite, got nan$"):
+        utils.check_finite("end", float("nan"))
+
+
+def test_check_seed():
+    """Seeds are ints >= 0: 0 passes, bools and floats are a TypeError, -1 a
+    ValueError, each saying what it got."""
+    assert utils.check_seed(0) == 0
+    assert utils.check_seed(np.uint32(2**32 - 1)) == 2**32 - 1
+    with pytest.raises(TypeError, match=r"^seed must be a non-negative int, got True$"):
+        utils.check_seed(True)
+    with pytest.raises(TypeError, match=r"^seed must be a non-negative int, got 1\.0$"):
+        utils.check_seed(1.0)
+    with pytest.raises(ValueError, match=r"^seed must be a non-negative int, got -1$"):
+        utils.check_seed(-1)
+
+
 # -------------------------------------------------------------------- devices
 def test_get_device_cpu_and_auto():
     """'cpu' is the CPU; 'auto' is CUDA exactly when torch sees a GPU."""
