@@ -1,0 +1,385 @@
+"""Design 1b: async one-step / n-step Q-learning with one Q-network shared
+by every thread (Hogwild updates of one flat parameter vector)."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from qlearn_lite.async_threads.workers import (
+    AsyncResult,
+    EnvSpec,
+    _check_box_env,
+    _check_final_epsilons,
+    _final_epsilons,
+    _make_envs,
+    _merged_profile,
+    _Run,
+    _run_workers,
+    _shared_seed,
+    _worker_seeds,
+    n_step_returns,
+)
+from qlearn_lite.dqn import DQNConfig, QNetwork, make_greedy_actor, td_targets
+from qlearn_lite.tabular import (
+    linear_schedule,
+)
+from qlearn_lite.utils import check_int as _check_int
+from qlearn_lite.utils import get_device
+
+ASYNC_DQN_CONFIG = DQNConfig(
+    total_steps=40_000,
+    gamma=0.99,
+    lr=3e-3,
+    n_step=5,  # Mnih et al.'s t_max = 5
+    train_freq=5,  # with n_step=1: gradients accumulated over 5 steps (I_AsyncUpdate)
+    target_mode="hard",
+    target_update_every=200,  # global env steps
+    loss="huber",
+    double=False,
+    max_grad_norm=10.0,
+    hidden=(64, 64),
+    eps_start=1.0,
+    eps_decay_steps=10_000,
+    seed=0,
+    device="cpu",
+)
+"""What :func:`async_dqn` uses when no config is given: every field it reads,
+set here (not inherited from ``DQNConfig``'s defaults, which are tuned for
+replay-based DQN). Reaches a greedy return of 500 on CartPole-v1 with four
+workers within 40k global steps in our runs (notebook 07); change fields with
+``ASYNC_DQN_CONFIG.replace(...)``."""
+
+
+# ================================================== design 1b: shared network
+def flatten_parameters(net: nn.Module) -> torch.Tensor:
+    """Make every parameter of ``net`` a view into one new flat tensor; return it.
+
+    float32 ``[n_params]``, in ``net.parameters()`` order. Afterwards an
+    in-place op on the flat tensor (copy, Adam step) updates the whole network
+    in *one* torch call instead of one per parameter: fewer calls means less
+    time holding Python's GIL, and larger kernels that run without it.
+    """
+    params = list(net.parameters())
+    flat = torch.cat([param.detach().reshape(-1) for param in params])
+    offset = 0
+    for param in params:
+        size = param.numel()
+        param.data = flat[offset : offset + size].view_as(param)
+        offset += size
+    return flat
+
+
+@torch.no_grad()
+def shared_adam_step(
+    params: torch.Tensor,
+    grad: torch.Tensor,
+    exp_avg: torch.Tensor,
+    exp_avg_sq: torch.Tensor,
+    step: int,
+    lr: float,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+) -> None:
+    """One Adam step on flat tensors, in place, without a lock (Hogwild).
+
+    Kingma & Ba (2015), Algorithm 1, written as ``torch.optim.Adam`` computes
+    it (same numbers for one thread). All four tensors are float32
+    ``[n_params]``; ``exp_avg`` and ``exp_avg_sq`` are the moment estimates
+    *shared by every worker*, like the shared RMSProp statistics of Mnih et al.
+    (2016, section 4, "Optimization"), who found sharing them more robust.
+    ``step`` (>= 1) is the number of updates so far, for bias correction.
+    """
+    beta1, beta2 = betas
+    # Without a lock other threads update the moments while we read them. Two
+    # orders keep every step bounded: writers update the second moment before
+    # the first, and readers read the first before the second. Then any
+    # gradient our step sees in exp_avg is already in exp_avg_sq, and no fresh
+    # gradient is divided by a near-zero denominator. (Either order reversed
+    # made Q explode to 1e6 within 500 steps with four workers.)
+    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    exp_avg.lerp_(grad, 1 - beta1)
+    first_moment = exp_avg / (1 - beta1**step)  # read m, then v
+    denom = (exp_avg_sq.sqrt() / math.sqrt(1 - beta2**step)).add_(eps)
+    params.addcdiv_(first_moment, denom, value=-lr)
+
+
+@dataclass
+class _SharedNet:
+    """The parameters every async worker shares: theta, theta^- and Adam's moments."""
+
+    q_net: QNetwork
+    flat: torch.Tensor
+    target_net: QNetwork
+    target_flat: torch.Tensor
+    exp_avg: torch.Tensor
+    exp_avg_sq: torch.Tensor
+    updates: int = 0
+    target_updates: int = 0
+
+
+def _new_q_network(
+    obs_dim: int, n_actions: int, hidden: Sequence[int], seed: int
+) -> QNetwork:
+    """A QNetwork initialised from ``seed`` without touching torch's global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return QNetwork(obs_dim, n_actions, hidden)
+
+
+def _td_loss(q_taken: torch.Tensor, targets: torch.Tensor, loss: str) -> torch.Tensor:
+    """Sum over a segment: accumulating per-step gradients, as Algorithm S2 does."""
+    if loss == "huber":
+        return F.smooth_l1_loss(q_taken, targets, reduction="sum")
+    return F.mse_loss(q_taken, targets, reduction="sum")
+
+
+def _clip_(grad: torch.Tensor, max_norm: float | None) -> None:
+    """Scale ``grad`` in place to L2 norm <= ``max_norm`` (no host sync)."""
+    if max_norm is not None:
+        norm = torch.linalg.vector_norm(grad)
+        grad.mul_((max_norm / (norm + 1e-6)).clamp_(max=1.0))
+
+
+def _dqn_worker(
+    run: _Run,
+    worker_id: int,
+    shared: _SharedNet,
+    env: gym.Env,
+    rng: np.random.Generator,
+    env_seed: int,
+    final_epsilon: float,
+    config: DQNConfig,
+    n_step: int,
+    device: torch.device,
+) -> None:
+    """One worker of async one-step / n-step Q-learning on a shared network."""
+    torch.set_num_threads(1)  # per thread: tiny ops gain nothing from more
+    n_actions = int(env.action_space.n)
+    segment_length = n_step if n_step > 1 else config.train_freq
+    # theta': this thread's copy of the parameters, refreshed every segment.
+    local_net = copy.deepcopy(shared.q_net)
+    local_flat = flatten_parameters(local_net)
+    local_params = list(local_net.parameters())
+    # Acting reads theta' through NumPy views: a forward for one observation in
+    # NumPy holds the GIL for less time than torch's per-op dispatch does.
+    act = make_greedy_actor(local_net)
+    epsilon_at = linear_schedule(
+        config.eps_start, final_epsilon, config.eps_decay_steps
+    )
+    bootstrap_net = shared.q_net if config.target_mode == "none" else shared.target_net
+    returns, episode_ends = (
+        run.worker_returns[worker_id],
+        run.worker_episode_ends[worker_id],
+    )
+    episode_return, my_steps = 0.0, 0
+    obs, _ = env.reset(seed=env_seed)
+    while run.steps < run.total_steps and not run.stop.is_set():
+        with torch.no_grad():
+            local_flat.copy_(shared.flat)  # synchronise theta' <- theta
+        seg_obs, seg_actions, seg_rewards = [], [], []
+        seg_next_obs, seg_terminated = [], []
+        while True:
+            if rng.random() < epsilon_at(run.steps):  # explore first: no forward
+                action = int(rng.integers(n_actions))
+            else:
+                action = act(obs)
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            seg_obs.append(obs)
+            seg_actions.append(action)
+            seg_rewards.append(float(reward))
+            seg_next_obs.append(next_obs)
+            seg_terminated.append(float(terminated))
+            episode_return += float(reward)
+            my_steps += 1
+            run.steps += 1  # T <- T + 1, unlocked (Hogwild)
+            step = run.steps
+            if config.target_mode == "hard" and step % config.target_update_every == 0:
+                with torch.no_grad():
+                    shared.target_flat.copy_(shared.flat)  # theta^- <- theta
+                shared.target_updates += 1
+            if run.snapshot_every and step % run.snapshot_every == 0:
+                snapshot = shared.flat.detach().cpu().clone()
+                run.snapshots.append(
+                    (step, time.perf_counter() - run.started, snapshot)
+                )
+            done = terminated or truncated
+            if (
+                done
+                or len(seg_obs) == segment_length
+                or step >= run.total_steps
+                or run.stop.is_set()
+            ):
+                break
+            obs = next_obs
+
+        # Learn from the segment: one forward and one backward for all its steps.
+        obs_batch = torch.as_tensor(
+            np.asarray(seg_obs), dtype=torch.float32, device=device
+        )
+        actions = torch.as_tensor(seg_actions, device=device)
+        with torch.no_grad():
+            if n_step == 1:  # one-step targets r + gamma max_a Q^-(s', a)
+                next_batch = torch.as_tensor(
+                    np.asarray(seg_next_obs), dtype=torch.float32, device=device
+                )
+                targets = td_targets(
+                    torch.as_tensor(seg_rewards, dtype=torch.float32, device=device),
+                    bootstrap_net(next_batch),
+                    torch.as_tensor(seg_terminated, device=device),
+                    config.gamma,
+                    local_net(next_batch) if config.double else None,
+                )
+            else:  # forward-view n-step returns from one bootstrap value
+                bootstrap = 0.0
+                if not terminated:
+                    last = torch.as_tensor(next_obs, dtype=torch.float32, device=device)
+                    next_q = bootstrap_net(last)
+                    best = (
+                        local_net(last).argmax() if config.double else next_q.argmax()
+                    )
+                    bootstrap = float(next_q[best])
+                targets = torch.as_tensor(
+                    n_step_returns(seg_rewards, bootstrap, terminated, config.gamma),
+                    dtype=torch.float32,
+                    device=device,
+                )
+        q_taken = local_net(obs_batch).gather(1, actions.unsqueeze(1)).squeeze(1)
+        grads = torch.autograd.grad(
+            _td_loss(q_taken, targets, config.loss), local_params
+        )
+        grad = torch.cat([g.reshape(-1) for g in grads])
+        _clip_(grad, config.max_grad_norm)
+        shared.updates += 1
+        shared_adam_step(
+            shared.flat,
+            grad,
+            shared.exp_avg,
+            shared.exp_avg_sq,
+            shared.updates,
+            config.lr,
+        )
+        if config.target_mode == "soft":
+            with torch.no_grad():
+                shared.target_flat.lerp_(shared.flat, config.tau)
+
+        if done:
+            returns.append(episode_return)
+            episode_ends.append(step)
+            episode_return = 0.0
+            obs, _ = env.reset()
+        else:
+            obs = next_obs
+    run.worker_steps[worker_id] = my_steps
+
+
+def async_dqn(
+    env_id_or_fn: EnvSpec,
+    n_workers: int,
+    config: DQNConfig | None = None,
+    n_step: int | None = None,
+    final_epsilons: Sequence[float] | None = None,
+    snapshot_every: int | None = None,
+    profile: bool = False,
+    progress: bool = True,
+) -> AsyncResult:
+    """Asynchronous one-step / n-step Q-learning with one shared Q-network.
+
+    Mnih et al. (2016), Algorithm 1 and Supplementary Algorithm S2, on
+    threads. Every worker runs its own env and, per *segment*:
+
+    1. copies the shared parameters ``theta`` into its own ``theta'``;
+    2. acts epsilon-greedily with ``theta'`` for up to ``n_step`` steps
+       (default ``config.n_step``; with one-step targets ``config.train_freq``
+       steps, the paper's ``I_AsyncUpdate``), or to the episode's end,
+       stepping the global
+       counter ``T`` and copying ``theta^- <- theta`` when ``T`` reaches a
+       multiple of ``config.target_update_every``;
+    3. computes targets with the target network: one-step ``r + gamma max_a
+       Q^-(s', a)`` for ``n_step = 1``, else the forward-view
+       :func:`n_step_returns`; and the gradient of the summed TD loss over the
+       segment (one batched forward and backward);
+    4. applies it to ``theta`` with :func:`shared_adam_step`, without a lock.
+
+    ``config`` (a :class:`~qlearn_lite.dqn.DQNConfig`, default
+    :data:`ASYNC_DQN_CONFIG`) gives ``total_steps``
+    (global env steps ``T_max``), ``gamma``, ``lr``, ``hidden``, ``loss``,
+    ``double``, ``max_grad_norm``, ``target_mode`` / ``tau``, ``eps_start``
+    and ``eps_decay_steps`` (global steps), ``seed`` and ``device``. Here
+    ``target_update_every`` counts *global env steps* (Mnih et al.'s
+    ``I_target``), not updates. ``eps_end`` is replaced by each worker's
+    final epsilon (``final_epsilons``, default drawn with
+    :func:`sample_final_epsilon`). Replay settings are not used: this
+    learner has no replay buffer.
+
+    ``snapshot_every``: copy the shared parameters every this many global
+    steps (score them later with :func:`snapshot_scores`); ``profile``: run
+    the workers under cProfile (``result.profile``).
+    """
+    config = ASYNC_DQN_CONFIG if config is None else config
+    if not isinstance(config, DQNConfig):
+        raise TypeError(f"config must be a DQNConfig, got {type(config).__name__}")
+    n_workers = _check_int("n_workers", n_workers)
+    n_step = _check_int("n_step", config.n_step if n_step is None else n_step)
+    if snapshot_every is not None:
+        snapshot_every = _check_int("snapshot_every", snapshot_every)
+    finals = _check_final_epsilons(final_epsilons, n_workers)
+    device = get_device(config.device)
+    envs = _make_envs(env_id_or_fn, n_workers)
+    try:
+        obs_dim, n_actions = _check_box_env(envs[0])
+        net_seed = _shared_seed(config.seed, "network")
+        q_net = _new_q_network(obs_dim, n_actions, config.hidden, net_seed).to(device)
+        flat = flatten_parameters(q_net)
+        target_net = copy.deepcopy(q_net).requires_grad_(False)
+        shared = _SharedNet(
+            q_net=q_net,
+            flat=flat,
+            target_net=target_net,
+            target_flat=flatten_parameters(target_net),
+            exp_avg=torch.zeros_like(flat),
+            exp_avg_sq=torch.zeros_like(flat),
+        )
+        seeds = _worker_seeds(config.seed, n_workers)
+        rngs = [np.random.default_rng(agent_seed) for agent_seed, _ in seeds]
+        finals = _final_epsilons(rngs, finals)
+        run = _Run(n_workers, config.total_steps, snapshot_every)
+        args = [
+            (shared, envs[k], rngs[k], seeds[k][1], finals[k], config, n_step, device)
+            for k in range(n_workers)
+        ]
+        _run_workers(run, _dqn_worker, args, "async DQN", progress, profile)
+    finally:
+        for env in envs:
+            env.close()
+    wall = run.wall_seconds
+    snapshots = sorted(run.snapshots, key=lambda item: item[0])
+    return AsyncResult(
+        q=q_net,
+        design="hogwild",
+        n_workers=n_workers,
+        worker_steps=list(run.worker_steps),
+        worker_returns=run.worker_returns,
+        worker_episode_ends=run.worker_episode_ends,
+        final_epsilons=list(finals),
+        global_steps=run.steps,
+        updates=shared.updates,
+        lost_updates=None,
+        target_updates=shared.target_updates,
+        wall_seconds=wall,
+        cpu_seconds=run.cpu_seconds,
+        snapshot_steps=[item[0] for item in snapshots],
+        snapshot_seconds=[item[1] for item in snapshots],
+        snapshots=[item[2] for item in snapshots],
+        profile=_merged_profile(run),
+        net_template=copy.deepcopy(q_net),
+    )
