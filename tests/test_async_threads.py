@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from qlearn_lite import async_threads as at
-from qlearn_lite.dqn import QNetwork
+from qlearn_lite.dqn import QNetwork, td_targets
 from qlearn_lite.replay import ReplayBuffer
 from qlearn_lite.tabular import greedy_policy, success_probability, value_iteration
 
@@ -119,6 +119,21 @@ def test_shared_adam_step_matches_torch_adam():
     torch.testing.assert_close(params, reference.detach(), rtol=1e-6, atol=1e-7)
 
 
+def test_shared_adam_step_bounds_a_torn_step():
+    """A gradient in m whose square never reached v (a lost race) moves no
+    parameter further than consistent Adam can: lr (1 - beta1) / sqrt(1 - beta2)."""
+    params = torch.zeros(4)
+    exp_avg = torch.tensor([0.5, -0.5, 0.0, 1e-3])  # another thread's gradient
+    exp_avg_sq = torch.zeros(4)  # ...whose square was overwritten
+    at.shared_adam_step(params, torch.zeros(4), exp_avg, exp_avg_sq, 10, lr=0.01)
+    bound = 1.01 * 0.01 * 0.1 / (1 - 0.999) ** 0.5
+    assert float(params.abs().max()) <= bound
+    assert float(params[0]) == pytest.approx(-bound) and float(
+        params[1]
+    ) == pytest.approx(bound)
+    assert float(params[2]) == 0.0
+
+
 def test_flatten_parameters_makes_views():
     """After flattening, the flat vector is the parameters and writes reach the net."""
     net = QNetwork(4, 2, (8,))
@@ -128,6 +143,124 @@ def test_flatten_parameters_makes_views():
     flat.zero_()
     assert all(float(p.detach().abs().sum()) == 0.0 for p in net.parameters())
     assert float(net(torch.ones(1, 4)).detach().abs().sum()) == 0.0
+
+
+def test_mlp_forward_equals_q_network():
+    """mlp_forward on a QNetwork's parameter list is the network's forward."""
+    torch.manual_seed(0)
+    net = QNetwork(4, 3, (16, 8))
+    obs = torch.randn(7, 4)
+    expected = net(obs)
+    torch.testing.assert_close(at.mlp_forward(obs, list(net.parameters())), expected)
+
+
+def _segment_case(n_step_targets: bool, double: bool, huber: bool, terminal: bool):
+    """A 4-step segment in 6-row staging tensors, and fresh shared state."""
+    generator = torch.Generator().manual_seed(1)
+    torch.manual_seed(2)
+    online, target = QNetwork(4, 2, (8,)), QNetwork(4, 2, (8,))
+    obs, next_obs = torch.randn(6, 4, generator=generator), torch.randn(6, 4)
+    actions = torch.tensor([0, 1, 1, 0, 1, 1])
+    rewards = torch.tensor([1.0, 0.5, -1.0, 2.0, 9.0, 9.0])
+    terminated = torch.zeros(6)
+    terminated[3] = float(terminal)
+    flat = torch.nn.utils.parameters_to_vector(online.parameters()).detach().clone()
+    return dict(
+        online=online,
+        target=target,
+        batch=(obs, actions, rewards, next_obs, terminated),
+        flat=flat,
+        settings=(n_step_targets, 0.9, double, huber),
+    )
+
+
+@pytest.mark.parametrize("n_step_targets", [True, False])
+@pytest.mark.parametrize(
+    ("double", "huber", "terminal"), [(False, True, False), (True, False, True)]
+)
+def test_segment_update_is_targets_loss_and_adam(
+    n_step_targets, double, huber, terminal
+):
+    """segment_update = the package's targets + autograd + shared_adam_step."""
+    case = _segment_case(n_step_targets, double, huber, terminal)
+    obs, actions, rewards, next_obs, terminated = (t[:4] for t in case["batch"])
+    online, target = case["online"], case["target"]
+    with torch.no_grad():
+        if n_step_targets:
+            last = next_obs[-1:]
+            chooser = online(last) if double else target(last)
+            bootstrap = float(target(last)[0, chooser.argmax()])
+            expected_targets = torch.tensor(
+                at.n_step_returns(rewards.tolist(), bootstrap, terminal, 0.9)
+            )
+        else:
+            expected_targets = td_targets(
+                rewards,
+                target(next_obs),
+                terminated,
+                0.9,
+                online(next_obs) if double else None,
+            )
+    q_taken = online(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
+    loss_fn = (
+        torch.nn.functional.smooth_l1_loss if huber else torch.nn.functional.mse_loss
+    )
+    grads = torch.autograd.grad(
+        loss_fn(q_taken, expected_targets, reduction="sum"), list(online.parameters())
+    )
+    grad = torch.cat([g.reshape(-1) for g in grads])
+    grad = grad * min(1.0, 0.5 / (float(grad.norm()) + 1e-6))
+    expected = case["flat"].clone()
+    at.shared_adam_step(
+        expected, grad, torch.zeros_like(grad), torch.zeros_like(grad), 1, 0.01
+    )
+
+    flat = case["flat"].clone()
+    at.segment_update(
+        4,
+        *case["batch"],
+        *case["settings"],
+        list(online.parameters()),
+        [p.detach() for p in target.parameters()],
+        flat,
+        torch.zeros_like(flat),
+        torch.zeros_like(flat),
+        1,
+        0.01,
+        0.5,
+    )
+    torch.testing.assert_close(flat, expected, rtol=1e-5, atol=1e-6)
+    assert not torch.equal(flat, case["flat"])
+
+
+@pytest.mark.parametrize("n_step_targets", [True, False])
+def test_scripted_segment_update_equals_eager(n_step_targets):
+    """The TorchScript-compiled update gives the eager function's numbers."""
+    results = []
+    for update in (at.segment_update, at.scripted_segment_update()):
+        case = _segment_case(n_step_targets, double=True, huber=True, terminal=False)
+        flat, exp_avg, exp_avg_sq = (
+            case["flat"],
+            torch.zeros(case["flat"].numel()),
+            torch.zeros(case["flat"].numel()),
+        )
+        for step in (1, 2, 3):  # the compiled function specialises after a few calls
+            update(
+                3 + step % 2,
+                *case["batch"],
+                *case["settings"],
+                list(case["online"].parameters()),
+                [p.detach() for p in case["target"].parameters()],
+                flat,
+                exp_avg,
+                exp_avg_sq,
+                step,
+                0.01,
+                10.0,
+            )
+        results.append((flat, exp_avg, exp_avg_sq))
+    for eager, scripted in zip(*results, strict=True):
+        torch.testing.assert_close(scripted, eager, rtol=1e-5, atol=1e-7)
 
 
 # ---------------------------------------------------- shared table (design 1)
@@ -362,6 +495,27 @@ def test_async_dqn_one_worker_is_reproducible_and_counts():
     # One update per segment: at most train_freq steps, fewer at episode ends.
     episodes = len(result.worker_returns[0])
     assert 600 / 5 <= result.updates <= 600 / 5 + episodes + 1
+
+
+def test_async_dqn_eager_and_fused_take_the_same_first_steps():
+    """fused=False runs the same algorithm: one worker, same data, close weights.
+
+    The two paths round differently in the last bits, so only a short run is
+    compared (greedy actions, and so the data, agree while weights are close).
+    """
+    config = at.ASYNC_DQN_CONFIG.replace(total_steps=60, eps_decay_steps=1_000)
+    eager, fused = (
+        at.async_dqn("CartPole-v1", 1, config, fused=fused, progress=False)
+        for fused in (False, True)
+    )
+    assert eager.updates == fused.updates > 0
+    assert eager.worker_returns == fused.worker_returns
+    torch.testing.assert_close(
+        torch.nn.utils.parameters_to_vector(fused.q.parameters()),
+        torch.nn.utils.parameters_to_vector(eager.q.parameters()),
+        rtol=1e-4,
+        atol=1e-5,
+    )
 
 
 def test_async_dqn_n_step_runs_with_several_workers():

@@ -51,6 +51,7 @@ from qlearn_lite.async_threads.analysis import (
     PROFILE_GROUPS,
     parallel_ceiling,
     profile_breakdown,
+    scaling_ratios,
     snapshot_scores,
     time_to_threshold,
 )
@@ -64,6 +65,9 @@ from qlearn_lite.async_threads.network import (
     ASYNC_DQN_CONFIG,
     async_dqn,
     flatten_parameters,
+    mlp_forward,
+    scripted_segment_update,
+    segment_update,
     shared_adam_step,
 )
 from qlearn_lite.async_threads.table import async_q_learning
@@ -89,10 +93,14 @@ __all__ = [
     "async_q_learning",
     "flatten_parameters",
     "independent_agents",
+    "mlp_forward",
     "n_step_returns",
     "parallel_ceiling",
     "profile_breakdown",
     "sample_final_epsilon",
+    "scaling_ratios",
+    "scripted_segment_update",
+    "segment_update",
     "shared_adam_step",
     "snapshot_scores",
     "time_to_threshold",

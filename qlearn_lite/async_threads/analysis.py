@@ -7,7 +7,7 @@ import copy
 import pstats
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -102,8 +102,8 @@ def parallel_ceiling(n_threads: int = 2, repeats: int = 100, size: int = 256) ->
     times with torch, which releases the GIL, one intra-op thread each. On an
     idle machine with ``n_threads`` free cores the ratio is close to
     ``n_threads``; when other programs use the cores it is lower, and every
-    thread-scaling ratio measured at the same time is capped by it. Best of
-    three tries.
+    thread-scaling ratio measured at the same time is capped by it. The
+    ratio of the best of three tries on each side.
     """
     n_threads = _check_int("n_threads", n_threads)
     matrix = torch.randn(size, size, generator=torch.Generator().manual_seed(0))
@@ -123,12 +123,34 @@ def parallel_ceiling(n_threads: int = 2, repeats: int = 100, size: int = 256) ->
         return count * repeats / (time.perf_counter() - started)
 
     rate(1)  # warm up
-    return max(rate(n_threads) / rate(1) for _ in range(3))
+    # Best rate of three tries on each side: a pause caused by another program
+    # lowers one try, and the ratio of two best tries is the least disturbed.
+    return max(rate(n_threads) for _ in range(3)) / max(rate(1) for _ in range(3))
+
+
+def scaling_ratios(
+    train: Callable[[int], AsyncResult], n_workers: int = 2, repeats: int = 3
+) -> list[float]:
+    """Env steps per second with ``n_workers`` over those with 1, ``repeats`` times.
+
+    ``train(k)`` runs a learner with ``k`` workers. Each repeat runs the two
+    back to back, alternating which goes first, so that a change in the
+    machine's load during the measurement hits both sides alike. One pair is
+    noisy on a shared machine; report the median of the list.
+    """
+    n_workers = _check_int("n_workers", n_workers, minimum=2)
+    repeats = _check_int("repeats", repeats)
+    ratios = []
+    for repeat in range(repeats):
+        order = (1, n_workers) if repeat % 2 == 0 else (n_workers, 1)
+        rates = {k: train(k).steps_per_second for k in order}
+        ratios.append(rates[n_workers] / rates[1])
+    return ratios
 
 
 PROFILE_GROUPS = (
     "env.step (Python, holds the GIL)",
-    "torch calls: forward, optimizer (kernels release the GIL)",
+    "torch calls: forward, optimizer, fused update (kernels release the GIL)",
     "autograd backward (C++, releases the GIL)",
     "Python: worker loop, nn.Module glue, NumPy",
 )
@@ -140,7 +162,9 @@ def profile_breakdown(stats: pstats.Stats) -> dict[str, float]:
 
     From cProfile's *own* time per function (``tottime``): gymnasium's code
     counts as the env, ``run_backward`` as autograd, torch's built-in
-    functions and tensor methods as torch calls, the rest as Python. The torch
+    functions, tensor methods and the TorchScript update of
+    :func:`~qlearn_lite.async_threads.scripted_segment_update` as torch calls,
+    the rest as Python. The torch
     share is an upper bound on what can overlap between threads: each call
     also parses its arguments and allocates with the GIL held. cProfile adds
     overhead to every Python call, so the Python share is inflated a little.
@@ -153,7 +177,9 @@ def profile_breakdown(stats: pstats.Stats) -> dict[str, float]:
             totals[backward] += own_time
         elif "gymnasium" in filename:
             totals[env] += own_time
-        elif filename == "~" and ("torch" in function or "Tensor" in function):
+        elif function == "fused_segment_update" or (
+            filename == "~" and ("torch" in function or "Tensor" in function)
+        ):
             totals[torch_calls] += own_time
         elif filename.endswith("threading.py") and function == "wait":
             continue  # idle time, not work

@@ -4,10 +4,13 @@ by every thread (Hogwild updates of one flat parameter vector)."""
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -27,9 +30,8 @@ from qlearn_lite.async_threads.workers import (
     _run_workers,
     _shared_seed,
     _worker_seeds,
-    n_step_returns,
 )
-from qlearn_lite.dqn import DQNConfig, QNetwork, make_greedy_actor, td_targets
+from qlearn_lite.dqn import DQNConfig, QNetwork, make_greedy_actor
 from qlearn_lite.tabular import (
     linear_schedule,
 )
@@ -79,7 +81,6 @@ def flatten_parameters(net: nn.Module) -> torch.Tensor:
     return flat
 
 
-@torch.no_grad()
 def shared_adam_step(
     params: torch.Tensor,
     grad: torch.Tensor,
@@ -100,17 +101,26 @@ def shared_adam_step(
     ``step`` (>= 1) is the number of updates so far, for bias correction.
     """
     beta1, beta2 = betas
-    # Without a lock other threads update the moments while we read them. Two
-    # orders keep every step bounded: writers update the second moment before
-    # the first, and readers read the first before the second. Then any
-    # gradient our step sees in exp_avg is already in exp_avg_sq, and no fresh
-    # gradient is divided by a near-zero denominator. (Either order reversed
-    # made Q explode to 1e6 within 500 steps with four workers.)
-    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-    exp_avg.lerp_(grad, 1 - beta1)
-    first_moment = exp_avg / (1 - beta1**step)  # read m, then v
-    denom = (exp_avg_sq.sqrt() / math.sqrt(1 - beta2**step)).add_(eps)
-    params.addcdiv_(first_moment, denom, value=-lr)
+    with torch.no_grad():
+        # Without a lock other threads update the moments while we read them.
+        # Two orders keep every step bounded: writers update the second moment
+        # before the first, and readers read the first before the second. Then
+        # any gradient our step sees in exp_avg is already in exp_avg_sq, and
+        # no fresh gradient is divided by a near-zero denominator. (Either
+        # order reversed made Q explode to 1e6 within 500 steps with four
+        # workers.)
+        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        exp_avg.lerp_(grad, 1 - beta1)
+        first_moment = exp_avg / (1 - beta1**step)  # read m, then v
+        denom = (exp_avg_sq.sqrt() / math.sqrt(1 - beta2**step)).add_(eps)
+        # Consistent moments never move a parameter by more than `bound`
+        # (Kingma & Ba, section 2.1), so this clamp changes nothing then. When
+        # threads run truly in parallel (the fused update releases the GIL for
+        # all of it), one thread's write to the moments can overwrite
+        # another's, and a gradient in m can miss its square in v; the clamp
+        # keeps such a torn step as small as a normal one.
+        bound = 1.01 * lr * max(1.0, (1 - beta1) / math.sqrt(1 - beta2))
+        params.sub_(first_moment.div_(denom).mul_(lr).clamp_(-bound, bound))
 
 
 @dataclass
@@ -136,18 +146,171 @@ def _new_q_network(
         return QNetwork(obs_dim, n_actions, hidden)
 
 
-def _td_loss(q_taken: torch.Tensor, targets: torch.Tensor, loss: str) -> torch.Tensor:
-    """Sum over a segment: accumulating per-step gradients, as Algorithm S2 does."""
-    if loss == "huber":
-        return F.smooth_l1_loss(q_taken, targets, reduction="sum")
-    return F.mse_loss(q_taken, targets, reduction="sum")
+def mlp_forward(obs: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
+    """A :class:`~qlearn_lite.dqn.QNetwork` forward from its parameter list.
+
+    ``params`` is ``list(q_net.parameters())``: weight, bias of each Linear
+    layer in order, ReLU between layers. Written as a function of tensors so
+    that :func:`segment_update` can be compiled with TorchScript.
+    """
+    layers = len(params) // 2
+    for i in range(layers):
+        obs = F.linear(obs, params[2 * i], params[2 * i + 1])
+        if i < layers - 1:
+            obs = torch.relu(obs)
+    return obs
 
 
-def _clip_(grad: torch.Tensor, max_norm: float | None) -> None:
-    """Scale ``grad`` in place to L2 norm <= ``max_norm`` (no host sync)."""
-    if max_norm is not None:
+def segment_update(
+    length: int,
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    rewards: torch.Tensor,
+    next_obs: torch.Tensor,
+    terminated: torch.Tensor,
+    n_step_targets: bool,
+    gamma: float,
+    double: bool,
+    huber: bool,
+    local: list[torch.Tensor],
+    bootstrap: list[torch.Tensor],
+    flat: torch.Tensor,
+    exp_avg: torch.Tensor,
+    exp_avg_sq: torch.Tensor,
+    step: int,
+    lr: float,
+    max_grad_norm: float,
+) -> None:
+    """One worker's whole update for one segment of ``length`` transitions.
+
+    The first ``length`` rows of ``obs``/``next_obs`` (float32 ``[S,
+    obs_dim]``), ``actions`` (int64 ``[S]``), ``rewards`` and ``terminated``
+    (float32 ``[S]``) are the segment. Targets come from the ``bootstrap``
+    parameters (``theta^-``), choosing the action with ``local`` (``theta'``)
+    if ``double``:
+
+    * ``n_step_targets``: the forward-view n-step returns of every step, from
+      one bootstrap value after the last step (zero if it terminated), as
+      :func:`~qlearn_lite.async_threads.n_step_returns`;
+    * else one-step targets ``r + gamma (1 - terminated) max_a Q^-(s', a)``,
+      as :func:`~qlearn_lite.dqn.td_targets`.
+
+    The gradient of the TD loss summed over the segment (Huber or squared),
+    taken at ``theta'``, clipped to ``max_grad_norm`` (``<= 0``: no clipping),
+    is applied to the shared ``flat`` with :func:`shared_adam_step`.
+
+    Eager, this is about 40 small torch calls, and each one releases and
+    re-takes the GIL. :func:`async_dqn` (``fused=True``) runs the same
+    function compiled by ``torch.jit.script``: *one* call that holds no GIL
+    from the first op to the last.
+    """
+    obs, actions, rewards = obs[:length], actions[:length], rewards[:length]
+    next_obs, terminated = next_obs[:length], terminated[:length]
+    with torch.no_grad():
+        if n_step_targets:  # only the last next state is bootstrapped from
+            next_obs, not_done = next_obs[-1:], 1.0 - terminated[-1:]
+        else:
+            not_done = 1.0 - terminated
+        next_q = mlp_forward(next_obs, bootstrap)
+        chooser = mlp_forward(next_obs, local) if double else next_q
+        best = chooser.argmax(1, keepdim=True)
+        values = next_q.gather(1, best).squeeze(1) * not_done
+        if n_step_targets:
+            targets = torch.empty_like(rewards)
+            running = values[0]
+            for i in range(length - 1, -1, -1):  # G_i = r_i + gamma G_{i+1}
+                running = rewards[i] + gamma * running
+                targets[i] = running
+        else:
+            targets = rewards + gamma * values
+    q_taken = mlp_forward(obs, local).gather(1, actions.unsqueeze(1)).squeeze(1)
+    if huber:
+        loss = F.smooth_l1_loss(q_taken, targets, reduction="sum")
+    else:
+        loss = F.mse_loss(q_taken, targets, reduction="sum")
+    pieces: list[torch.Tensor] = []
+    for grad in torch.autograd.grad([loss], local):
+        assert grad is not None  # every parameter is used by the forward
+        pieces.append(grad.reshape(-1))
+    grad = torch.cat(pieces)
+    if max_grad_norm > 0:  # scale to norm <= max_grad_norm, without a host sync
         norm = torch.linalg.vector_norm(grad)
-        grad.mul_((max_norm / (norm + 1e-6)).clamp_(max=1.0))
+        grad = grad * (max_grad_norm / (norm + 1e-6)).clamp(max=1.0)
+    shared_adam_step(flat, grad, exp_avg, exp_avg_sq, step, lr)
+
+
+@functools.cache
+def scripted_segment_update() -> Callable[..., None]:
+    """:func:`segment_update` compiled by TorchScript (once per process).
+
+    ``torch.jit.script`` is deprecated in recent PyTorch in favour of
+    ``torch.compile``, but it is still the one way in stock PyTorch to run a
+    whole forward, backward and optimizer step as a single call that releases
+    the GIL once; ``torch.compile`` output still goes back to Python between
+    kernels. Its deprecation warning is silenced here and nowhere else.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        compiled = torch.jit.script(segment_update)
+
+    def fused_segment_update(*args: Any) -> None:
+        # A Python frame around the compiled call, so that cProfile can see it.
+        compiled(*args)
+
+    return fused_segment_update
+
+
+class _Segment:
+    """Up to ``capacity`` transitions of one worker, kept in CPU tensors.
+
+    Each step writes through NumPy views of the tensors, so collecting a
+    segment costs no torch call at all; :meth:`tensors` hands the whole
+    staging area to :func:`segment_update` (copied to ``device`` if that is
+    not the CPU).
+    """
+
+    def __init__(self, capacity: int, obs_dim: int, device: torch.device) -> None:
+        self.obs = torch.zeros(capacity, obs_dim)
+        self.actions = torch.zeros(capacity, dtype=torch.int64)
+        self.rewards = torch.zeros(capacity)
+        self.next_obs = torch.zeros(capacity, obs_dim)
+        self.terminated = torch.zeros(capacity)
+        self._views = tuple(
+            tensor.numpy()
+            for tensor in (
+                self.obs,
+                self.actions,
+                self.rewards,
+                self.next_obs,
+                self.terminated,
+            )
+        )
+        self.device = device
+        self.size = 0
+
+    def add(
+        self,
+        obs: np.ndarray,
+        action: int,
+        reward: float,
+        next_obs: np.ndarray,
+        terminated: bool,
+    ) -> None:
+        obs_view, action_view, reward_view, next_view, terminated_view = self._views
+        i = self.size
+        obs_view[i] = obs
+        action_view[i] = action
+        reward_view[i] = reward
+        next_view[i] = next_obs
+        terminated_view[i] = terminated
+        self.size = i + 1
+
+    def tensors(self) -> tuple[torch.Tensor, ...]:
+        """``(obs, actions, rewards, next_obs, terminated)`` on ``device``."""
+        tensors = (self.obs, self.actions, self.rewards, self.next_obs, self.terminated)
+        if self.device.type == "cpu":
+            return tensors
+        return tuple(tensor.to(self.device) for tensor in tensors)
 
 
 def _dqn_worker(
@@ -161,22 +324,26 @@ def _dqn_worker(
     config: DQNConfig,
     n_step: int,
     device: torch.device,
+    update: Callable[..., None],
 ) -> None:
     """One worker of async one-step / n-step Q-learning on a shared network."""
     torch.set_num_threads(1)  # per thread: tiny ops gain nothing from more
     n_actions = int(env.action_space.n)
-    segment_length = n_step if n_step > 1 else config.train_freq
     # theta': this thread's copy of the parameters, refreshed every segment.
     local_net = copy.deepcopy(shared.q_net)
     local_flat = flatten_parameters(local_net)
     local_params = list(local_net.parameters())
+    bootstrap_net = shared.q_net if config.target_mode == "none" else shared.target_net
+    bootstrap_params = [param.detach() for param in bootstrap_net.parameters()]
     # Acting reads theta' through NumPy views: a forward for one observation in
     # NumPy holds the GIL for less time than torch's per-op dispatch does.
     act = make_greedy_actor(local_net)
     epsilon_at = linear_schedule(
         config.eps_start, final_epsilon, config.eps_decay_steps
     )
-    bootstrap_net = shared.q_net if config.target_mode == "none" else shared.target_net
+    segment_length = n_step if n_step > 1 else config.train_freq
+    segment = _Segment(segment_length, local_params[0].shape[1], device)
+    max_grad_norm = config.max_grad_norm or 0.0
     returns, episode_ends = (
         run.worker_returns[worker_id],
         run.worker_episode_ends[worker_id],
@@ -186,19 +353,14 @@ def _dqn_worker(
     while run.steps < run.total_steps and not run.stop.is_set():
         with torch.no_grad():
             local_flat.copy_(shared.flat)  # synchronise theta' <- theta
-        seg_obs, seg_actions, seg_rewards = [], [], []
-        seg_next_obs, seg_terminated = [], []
+        segment.size = 0
         while True:
             if rng.random() < epsilon_at(run.steps):  # explore first: no forward
                 action = int(rng.integers(n_actions))
             else:
                 action = act(obs)
             next_obs, reward, terminated, truncated, _ = env.step(action)
-            seg_obs.append(obs)
-            seg_actions.append(action)
-            seg_rewards.append(float(reward))
-            seg_next_obs.append(next_obs)
-            seg_terminated.append(float(terminated))
+            segment.add(obs, action, float(reward), next_obs, terminated)
             episode_return += float(reward)
             my_steps += 1
             run.steps += 1  # T <- T + 1, unlocked (Hogwild)
@@ -215,7 +377,7 @@ def _dqn_worker(
             done = terminated or truncated
             if (
                 done
-                or len(seg_obs) == segment_length
+                or segment.size == segment_length
                 or step >= run.total_steps
                 or run.stop.is_set()
             ):
@@ -223,50 +385,22 @@ def _dqn_worker(
             obs = next_obs
 
         # Learn from the segment: one forward and one backward for all its steps.
-        obs_batch = torch.as_tensor(
-            np.asarray(seg_obs), dtype=torch.float32, device=device
-        )
-        actions = torch.as_tensor(seg_actions, device=device)
-        with torch.no_grad():
-            if n_step == 1:  # one-step targets r + gamma max_a Q^-(s', a)
-                next_batch = torch.as_tensor(
-                    np.asarray(seg_next_obs), dtype=torch.float32, device=device
-                )
-                targets = td_targets(
-                    torch.as_tensor(seg_rewards, dtype=torch.float32, device=device),
-                    bootstrap_net(next_batch),
-                    torch.as_tensor(seg_terminated, device=device),
-                    config.gamma,
-                    local_net(next_batch) if config.double else None,
-                )
-            else:  # forward-view n-step returns from one bootstrap value
-                bootstrap = 0.0
-                if not terminated:
-                    last = torch.as_tensor(next_obs, dtype=torch.float32, device=device)
-                    next_q = bootstrap_net(last)
-                    best = (
-                        local_net(last).argmax() if config.double else next_q.argmax()
-                    )
-                    bootstrap = float(next_q[best])
-                targets = torch.as_tensor(
-                    n_step_returns(seg_rewards, bootstrap, terminated, config.gamma),
-                    dtype=torch.float32,
-                    device=device,
-                )
-        q_taken = local_net(obs_batch).gather(1, actions.unsqueeze(1)).squeeze(1)
-        grads = torch.autograd.grad(
-            _td_loss(q_taken, targets, config.loss), local_params
-        )
-        grad = torch.cat([g.reshape(-1) for g in grads])
-        _clip_(grad, config.max_grad_norm)
         shared.updates += 1
-        shared_adam_step(
+        update(
+            segment.size,
+            *segment.tensors(),
+            n_step > 1,
+            config.gamma,
+            config.double,
+            config.loss == "huber",
+            local_params,
+            bootstrap_params,
             shared.flat,
-            grad,
             shared.exp_avg,
             shared.exp_avg_sq,
             shared.updates,
             config.lr,
+            max_grad_norm,
         )
         if config.target_mode == "soft":
             with torch.no_grad():
@@ -291,6 +425,7 @@ def async_dqn(
     snapshot_every: int | None = None,
     profile: bool = False,
     progress: bool = True,
+    fused: bool = True,
 ) -> AsyncResult:
     """Asynchronous one-step / n-step Q-learning with one shared Q-network.
 
@@ -310,6 +445,12 @@ def async_dqn(
        segment (one batched forward and backward);
     4. applies it to ``theta`` with :func:`shared_adam_step`, without a lock.
 
+    Steps 3 and 4 are :func:`segment_update`. ``fused=True`` runs it compiled
+    by TorchScript (:func:`scripted_segment_update`): one call per update that
+    releases the GIL once, so that other workers can step their envs while it
+    runs. ``fused=False`` runs the same function eagerly: about 40 small torch
+    calls, each releasing and re-taking the GIL (notebook 07 compares them).
+
     ``config`` (a :class:`~qlearn_lite.dqn.DQNConfig`, default
     :data:`ASYNC_DQN_CONFIG`) gives ``total_steps``
     (global env steps ``T_max``), ``gamma``, ``lr``, ``hidden``, ``loss``,
@@ -325,6 +466,7 @@ def async_dqn(
     steps (score them later with :func:`snapshot_scores`); ``profile``: run
     the workers under cProfile (``result.profile``).
     """
+    update = scripted_segment_update() if fused else segment_update
     config = ASYNC_DQN_CONFIG if config is None else config
     if not isinstance(config, DQNConfig):
         raise TypeError(f"config must be a DQNConfig, got {type(config).__name__}")
@@ -354,7 +496,17 @@ def async_dqn(
         finals = _final_epsilons(rngs, finals)
         run = _Run(n_workers, config.total_steps, snapshot_every)
         args = [
-            (shared, envs[k], rngs[k], seeds[k][1], finals[k], config, n_step, device)
+            (
+                shared,
+                envs[k],
+                rngs[k],
+                seeds[k][1],
+                finals[k],
+                config,
+                n_step,
+                device,
+                update,
+            )
             for k in range(n_workers)
         ]
         _run_workers(run, _dqn_worker, args, "async DQN", progress, profile)
