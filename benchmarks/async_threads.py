@@ -252,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         bound = min(2.0, 1 / max(1 - gil_free, 1e-9))
         print(
             f"    the GIL is held for at least {1 - gil_free:.0%} of it, so 2 "
-            f"workers can do at most {bound:.2f}x the env steps/s of 1 (Amdahl)"
+            f"workers can do at most {bound:.2f}x the env steps/s of 1 "
+            "(the GIL is one resource)"
         )
 
     # ------------------------------------------------------------ summary
