@@ -206,7 +206,7 @@ def dqn(quick: bool, seeds: int) -> None:
         )
         sb3 = None
         if stable_baselines3 is not None and not quick:
-            sb3 = dqn_cartpole.run_sb3(seed)
+            sb3 = dqn_cartpole.run_sb3(seed, dqn_cartpole.TOTAL_STEPS)
             line += f" | SB3 {fmt(sb3.wall)} s ({fmt(sb3.steps, 'd')} steps)"
         print(line, flush=True)
         rows.append((ours, sb3))
