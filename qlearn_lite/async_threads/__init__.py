@@ -30,12 +30,14 @@ bytecode in one thread at a time. A pure-Python table update therefore never
 runs in parallel: threads interleave, they do not add cores. Only code that
 *releases the GIL* runs in parallel: NumPy on large arrays, and torch kernels
 (every torch op releases the GIL while its kernel runs; ``backward`` runs in
-C++ without it). :func:`async_dqn` is written so that as much work as
-possible happens inside few, large torch calls -- one flat parameter vector,
-one flat gradient, an Adam step of a few whole-vector ops, acting in NumPy --
-and notebook 07 measures how much that buys. Free-threaded CPython (3.13t+)
-removes the GIL; processes (notebook 08) and vectorised envs (notebook 09) are
-the portable ways to use more cores.
+C++ without it). But each op also hands the GIL over and must take it back,
+which costs more than a small kernel: ~40 eager ops per update make two
+threads slower than one. :func:`async_dqn` therefore runs its whole update
+(:func:`segment_update`: targets, loss, gradient, Adam step on one flat
+parameter vector) as *one* TorchScript call that releases the GIL once, and
+acts in NumPy; notebook 07 measures what each choice buys. Free-threaded
+CPython (3.13t+) removes the GIL; processes (notebook 08) and vectorised envs
+(notebook 09) are the portable ways to use more cores.
 
 Control
 -------

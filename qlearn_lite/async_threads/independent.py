@@ -25,7 +25,6 @@ from qlearn_lite.async_threads.workers import (
     _check_final_epsilons,
     _final_epsilons,
     _make_envs,
-    _merged_profile,
     _Run,
     _run_workers,
     _shared_seed,
@@ -426,33 +425,19 @@ def independent_agents(
     finally:
         for env in envs:
             env.close()
-    wall = run.wall_seconds
-    snapshots = sorted(run.snapshots, key=lambda item: item[0])
     if tabular:
         combined: Any = np.mean(agents, axis=0)
         template = None
     else:
         combined = EnsembleQNetwork(agents)
         template = EnsembleQNetwork([copy.deepcopy(agent) for agent in agents])
-    return AsyncResult(
-        q=combined,
-        design="independent",
-        n_workers=n_workers,
-        worker_steps=list(run.worker_steps),
-        worker_returns=run.worker_returns,
-        worker_episode_ends=run.worker_episode_ends,
-        final_epsilons=list(finals),
-        global_steps=run.steps,
+    return run.result(
+        combined,
+        "independent",
+        finals,
         updates=int(sum(shared.updates)),
-        lost_updates=None,
         target_updates=int(sum(shared.target_updates)),
-        wall_seconds=wall,
-        cpu_seconds=run.cpu_seconds,
-        snapshot_steps=[item[0] for item in snapshots],
-        snapshot_seconds=[item[1] for item in snapshots],
-        snapshots=[item[2] for item in snapshots],
         agents=agents,
         policy=greedy_policy(combined) if tabular else None,
-        profile=_merged_profile(run),
         net_template=template,
     )

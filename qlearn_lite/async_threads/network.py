@@ -25,7 +25,6 @@ from qlearn_lite.async_threads.workers import (
     _check_final_epsilons,
     _final_epsilons,
     _make_envs,
-    _merged_profile,
     _Run,
     _run_workers,
     _shared_seed,
@@ -513,25 +512,11 @@ def async_dqn(
     finally:
         for env in envs:
             env.close()
-    wall = run.wall_seconds
-    snapshots = sorted(run.snapshots, key=lambda item: item[0])
-    return AsyncResult(
-        q=q_net,
-        design="hogwild",
-        n_workers=n_workers,
-        worker_steps=list(run.worker_steps),
-        worker_returns=run.worker_returns,
-        worker_episode_ends=run.worker_episode_ends,
-        final_epsilons=list(finals),
-        global_steps=run.steps,
+    return run.result(
+        q_net,
+        "hogwild",
+        finals,
         updates=shared.updates,
-        lost_updates=None,
         target_updates=shared.target_updates,
-        wall_seconds=wall,
-        cpu_seconds=run.cpu_seconds,
-        snapshot_steps=[item[0] for item in snapshots],
-        snapshot_seconds=[item[1] for item in snapshots],
-        snapshots=[item[2] for item in snapshots],
-        profile=_merged_profile(run),
         net_template=copy.deepcopy(q_net),
     )

@@ -19,7 +19,6 @@ from qlearn_lite.async_threads.workers import (
     _check_final_epsilons,
     _final_epsilons,
     _make_envs,
-    _merged_profile,
     _Run,
     _run_workers,
     _worker_seeds,
@@ -274,31 +273,12 @@ def async_q_learning(
     finally:
         for env in envs:
             env.close()
-    wall = run.wall_seconds
-    return _tabular_result(run, Q, sync, finals, wall, table)
-
-
-def _tabular_result(
-    run: _Run, Q: np.ndarray, design: str, finals: list[float], wall: float, table: Any
-) -> AsyncResult:
-    snapshots = sorted(run.snapshots, key=lambda item: item[0])
-    return AsyncResult(
-        q=Q,
-        design=design,
-        n_workers=run.n_workers,
-        worker_steps=list(run.worker_steps),
-        worker_returns=run.worker_returns,
-        worker_episode_ends=run.worker_episode_ends,
-        final_epsilons=list(finals),
-        global_steps=run.steps,
+    return run.result(
+        Q,
+        sync,
+        finals,
         updates=table.updates,
-        lost_updates=table.lost_updates,
         target_updates=table.target_updates,
-        wall_seconds=wall,
-        cpu_seconds=run.cpu_seconds,
-        snapshot_steps=[item[0] for item in snapshots],
-        snapshot_seconds=[item[1] for item in snapshots],
-        snapshots=[item[2] for item in snapshots],
+        lost_updates=table.lost_updates,
         policy=greedy_policy(Q),
-        profile=_merged_profile(run),
     )

@@ -262,6 +262,41 @@ class _Run:
         self.worker_returns = [[] for _ in range(self.n_workers)]
         self.worker_episode_ends = [[] for _ in range(self.n_workers)]
 
+    def result(
+        self,
+        q: Any,
+        design: str,
+        final_epsilons: Sequence[float],
+        updates: int,
+        target_updates: int,
+        lost_updates: int | None = None,
+        **extra: Any,
+    ) -> AsyncResult:
+        """This finished run as an :class:`AsyncResult`: its counters, the
+        workers' records, snapshots in step order and the merged profile, plus
+        the design's own fields (``extra``)."""
+        snapshots = sorted(self.snapshots, key=lambda item: item[0])
+        return AsyncResult(
+            q=q,
+            design=design,
+            n_workers=self.n_workers,
+            worker_steps=list(self.worker_steps),
+            worker_returns=self.worker_returns,
+            worker_episode_ends=self.worker_episode_ends,
+            final_epsilons=list(final_epsilons),
+            global_steps=self.steps,
+            updates=updates,
+            lost_updates=lost_updates,
+            target_updates=target_updates,
+            wall_seconds=self.wall_seconds,
+            cpu_seconds=self.cpu_seconds,
+            snapshot_steps=[item[0] for item in snapshots],
+            snapshot_seconds=[item[1] for item in snapshots],
+            snapshots=[item[2] for item in snapshots],
+            profile=_merged_profile(self),
+            **extra,
+        )
+
 
 def _run_workers(
     run: _Run,
