@@ -75,6 +75,7 @@ __all__ = [
     "VectorizedDQNResult",
     "VectorizedQLearningResult",
     "batched_epsilon_greedy",
+    "table_epsilon_greedy",
     "batched_q_update",
     "greedy_returns",
     "gymnasium_start_states",
@@ -131,6 +132,52 @@ def batched_epsilon_greedy(
     greedy_action = chosen @ torch.arange(
         n_actions, dtype=chosen.dtype, device=chosen.device
     )
+    return torch.where(uniform < epsilon, random_action, greedy_action).long()
+
+
+def table_epsilon_greedy(
+    q_table: torch.Tensor,
+    states: torch.Tensor,
+    epsilon: float,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """:func:`batched_epsilon_greedy` of ``q_table[states]``, done per *state*.
+
+    The same actions from the same random numbers (bit for bit), but the ties
+    and their order are worked out once for each of the ``n_states`` rows of
+    the table, not once for each of the ``batch`` envs: with 65,536 envs on a
+    64-state lake, four small gathers per env replace a dozen operations on
+    ``[batch, n_actions]`` arrays.
+
+    Args:
+        q_table: float ``[n_states, n_actions]``.
+        states: int64 ``[batch]``, the state of each env.
+        epsilon: exploration probability in [0, 1].
+        generator: a ``torch.Generator`` on the device of ``q_table``.
+
+    Returns:
+        int64 ``[batch]`` actions.
+    """
+    n_states, n_actions = q_table.shape
+    # Per state: which actions are maximal, how many, and the j-th of them.
+    is_max = (q_table == q_table.amax(dim=1, keepdim=True)).float()
+    n_ties = is_max.sum(dim=1)  # [n_states]
+    rank = is_max.cumsum(dim=1)  # 1 at the first maximal action, 2 at the next...
+    # k-th maximal action of state s at [s * n_actions + k]; other slots unused.
+    size = n_states * n_actions
+    kth_max = torch.zeros(size + 1, device=q_table.device)  # last: a spare bin
+    slot = (torch.arange(n_states, device=q_table.device) * n_actions).unsqueeze(1)
+    index = torch.where(is_max > 0, slot + rank.long() - 1, size)  # else: the bin
+    action_ids = torch.arange(n_actions, dtype=kth_max.dtype, device=q_table.device)
+    kth_max.scatter_(0, index.view(-1), action_ids.expand(n_states, -1).reshape(-1))
+    # Per env: exactly batched_epsilon_greedy's arithmetic on the same uniform.
+    uniform = torch.rand(len(states), generator=generator, device=q_table.device)
+    random_action = (uniform * (n_actions / max(epsilon, 1e-12))).floor_()
+    random_action.clamp_(max=n_actions - 1)
+    ties = n_ties.index_select(0, states)
+    k = ((uniform - epsilon) * (1.0 / max(1.0 - epsilon, 1e-12)) * ties).floor_()
+    k = torch.minimum(k.clamp_(min=0), ties - 1)
+    greedy_action = kth_max.index_select(0, states * n_actions + k.long())
     return torch.where(uniform < epsilon, random_action, greedy_action).long()
 
 
@@ -294,12 +341,13 @@ def vectorized_q_learning(
         **({} if progress else {"disable": True}),
     ):
         eps = epsilon(step - 1) if callable(epsilon) else epsilon
-        q_values = q_table.index_select(0, state)  # [num_envs, n_actions]
-        action = batched_epsilon_greedy(q_values, eps, generator)
+        # batched_epsilon_greedy(q_table[state]), worked out per state: faster.
+        action = table_epsilon_greedy(q_table, state, eps, generator)
         next_state, reward, terminated, truncated, info = env.step(action)
         # The state really reached: before the auto-reset of finished envs.
         reached = info["final_obs"]
-        next_value = q_table.index_select(0, reached).amax(dim=1)  # max_a' Q(s', a')
+        # max_a' Q(s', a'): the max of each of the table's rows, then one gather.
+        next_value = q_table.amax(dim=1).index_select(0, reached)
         # r + gamma * max_a' Q(s', a'), or just r where s' is terminal.
         target = torch.where(terminated, reward, reward + gamma * next_value)
         batched_q_update(q_table, state, action, target, alpha)

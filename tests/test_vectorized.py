@@ -26,6 +26,7 @@ from qlearn_lite.vectorized import (
     batched_q_update,
     greedy_returns,
     gymnasium_start_states,
+    table_epsilon_greedy,
     vectorized_dqn,
     vectorized_q_learning,
 )
@@ -72,6 +73,31 @@ def test_batched_epsilon_greedy_picks_a_maximal_action_even_at_u_near_one(
     monkeypatch.setattr(torch, "rand", lambda *args, **kwargs: just_below_one)
     action = batched_epsilon_greedy(torch.tensor([[0.0, 5.0, 5.0]]), 0.3, None)
     assert action.item() in (1, 2)
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 0.3, 1.0])
+def test_table_epsilon_greedy_equals_batched_on_gathered_rows(epsilon):
+    """Per-state ties give batched_epsilon_greedy's actions, bit for bit."""
+    q_table = torch.tensor(
+        [
+            [0.0, 0.0, 0.0, 0.0],
+            [1.0, 2.0, 2.0, 0.0],
+            [3.0, 1.0, 3.0, 3.0],
+            [0.0, 5.0, 1.0, 2.0],
+        ]
+    )
+    states = torch.randint(0, 4, (5_000,), generator=torch.Generator().manual_seed(3))
+    per_env = batched_epsilon_greedy(
+        q_table.index_select(0, states), epsilon, torch.Generator().manual_seed(7)
+    )
+    per_state = table_epsilon_greedy(
+        q_table, states, epsilon, torch.Generator().manual_seed(7)
+    )
+    assert per_state.dtype == torch.int64
+    assert torch.equal(per_state, per_env)
+    if epsilon == 0.0:  # greedy: every tied maximal action, and only those, is used
+        chosen = {s: set(per_state[states == s].tolist()) for s in range(4)}
+        assert chosen == {0: {0, 1, 2, 3}, 1: {1, 2}, 2: {0, 2, 3}, 3: {1}}
 
 
 def test_batched_epsilon_greedy_shapes_and_determinism():
