@@ -94,6 +94,29 @@ def _synchronize(device: torch.device) -> None:
 
 
 # ===================================================== pure update functions
+def _ties(q_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Of each row of ``q_values`` float ``[rows, n_actions]``: ``is_max`` (1.0
+    at the maximal actions), ``n_ties`` ``[rows]`` (how many) and ``rank``
+    (1 at the first maximal action, 2 at the next...). float32 throughout:
+    cheaper than int64 on CPUs and GPUs."""
+    is_max = (q_values == q_values.amax(dim=1, keepdim=True)).float()
+    return is_max, is_max.sum(dim=1), is_max.cumsum(dim=1)
+
+
+def _split_uniform(
+    uniform: torch.Tensor, epsilon: float, n_actions: int, n_ties: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What one uniform ``u`` per env decides: the random action used when
+    ``u < epsilon``, ``floor(u / epsilon * n_actions)``, and otherwise ``k``,
+    which of the env's ``n_ties`` maximal actions to take, uniform in
+    ``[0, n_ties)`` (both float ``[batch]``)."""
+    random_action = (uniform * (n_actions / max(epsilon, 1e-12))).floor_()
+    random_action.clamp_(max=n_actions - 1)
+    k = ((uniform - epsilon) * (1.0 / max(1.0 - epsilon, 1e-12)) * n_ties).floor_()
+    k = torch.minimum(k.clamp_(min=0), n_ties - 1)  # float rounding near u = 1
+    return random_action, k
+
+
 def batched_epsilon_greedy(
     q_values: torch.Tensor, epsilon: float, generator: torch.Generator
 ) -> torch.Tensor:
@@ -118,16 +141,8 @@ def batched_epsilon_greedy(
     """
     batch, n_actions = q_values.shape
     uniform = torch.rand(batch, generator=generator, device=q_values.device)
-    # Explore: action floor(u / epsilon * n_actions).
-    random_action = (uniform * (n_actions / max(epsilon, 1e-12))).floor_()
-    random_action.clamp_(max=n_actions - 1)
-    # Exploit: the k-th of the n_ties maximal actions, k uniform in [0, n_ties).
-    # (float32 arithmetic throughout: cheaper than int64 on CPUs and GPUs.)
-    is_max = (q_values == q_values.amax(dim=1, keepdim=True)).float()
-    n_ties = is_max.sum(dim=1)
-    k = ((uniform - epsilon) * (1.0 / max(1.0 - epsilon, 1e-12)) * n_ties).floor_()
-    k = torch.minimum(k.clamp_(min=0), n_ties - 1)  # float rounding near u = 1
-    rank = is_max.cumsum(dim=1)  # 1 at the first maximal action, 2 at the next...
+    is_max, n_ties, rank = _ties(q_values)
+    random_action, k = _split_uniform(uniform, epsilon, n_actions, n_ties)
     chosen = (rank == (k + 1).unsqueeze(1)) * is_max  # one-hot: the k-th maximal
     greedy_action = chosen @ torch.arange(
         n_actions, dtype=chosen.dtype, device=chosen.device
@@ -160,9 +175,7 @@ def table_epsilon_greedy(
     """
     n_states, n_actions = q_table.shape
     # Per state: which actions are maximal, how many, and the j-th of them.
-    is_max = (q_table == q_table.amax(dim=1, keepdim=True)).float()
-    n_ties = is_max.sum(dim=1)  # [n_states]
-    rank = is_max.cumsum(dim=1)  # 1 at the first maximal action, 2 at the next...
+    is_max, n_ties, rank = _ties(q_table)
     # k-th maximal action of state s at [s * n_actions + k]; other slots unused.
     size = n_states * n_actions
     kth_max = torch.zeros(size + 1, device=q_table.device)  # last: a spare bin
@@ -172,11 +185,8 @@ def table_epsilon_greedy(
     kth_max.scatter_(0, index.view(-1), action_ids.expand(n_states, -1).reshape(-1))
     # Per env: exactly batched_epsilon_greedy's arithmetic on the same uniform.
     uniform = torch.rand(len(states), generator=generator, device=q_table.device)
-    random_action = (uniform * (n_actions / max(epsilon, 1e-12))).floor_()
-    random_action.clamp_(max=n_actions - 1)
     ties = n_ties.index_select(0, states)
-    k = ((uniform - epsilon) * (1.0 / max(1.0 - epsilon, 1e-12)) * ties).floor_()
-    k = torch.minimum(k.clamp_(min=0), ties - 1)
+    random_action, k = _split_uniform(uniform, epsilon, n_actions, ties)
     greedy_action = kth_max.index_select(0, states * n_actions + k.long())
     return torch.where(uniform < epsilon, random_action, greedy_action).long()
 
