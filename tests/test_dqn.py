@@ -69,13 +69,14 @@ def test_n_step_full_window_by_hand():
     window = steps(1.0, 2.0, 4.0)
     ready = n_step_transitions(window, np.array([9.0]), False, False, 3, 0.5)
     assert len(ready) == 1 and len(window) == 2
-    obs, action, n_step_return, next_obs, terminated = ready[0]
-    assert (obs[0], action, n_step_return, next_obs[0], terminated) == (
+    obs, action, n_step_return, next_obs, terminated, discount = ready[0]
+    assert (obs[0], action, n_step_return, next_obs[0], terminated, discount) == (
         0.0,
         0,
         1 + 0.5 * 2 + 0.25 * 4,
         9.0,
         False,
+        0.125,
     )
 
 
@@ -94,11 +95,14 @@ def test_n_step_terminal_flushes_with_partial_sums():
     assert all(r[4] for r in ready) and len(window) == 0
 
 
-def test_n_step_truncation_drops_partial_windows():
-    """A time limit stores the full window (bootstrapping) and drops the rest."""
-    window = steps(1.0, 1.0, 1.0)
-    ready = n_step_transitions(window, np.array([5.0]), False, True, 3, 0.9)
-    assert len(ready) == 1 and ready[0][4] is False and len(window) == 0
+def test_n_step_truncation_bootstraps_every_waiting_step():
+    """A time limit stores every waiting step, each bootstrapping with gamma^k."""
+    window = steps(1.0, 2.0)
+    ready = n_step_transitions(window, np.array([5.0]), False, True, 3, 0.5)
+    assert [r[2] for r in ready] == [1 + 0.5 * 2, 2.0]
+    assert [r[5] for r in ready] == [0.25, 0.5]
+    assert [r[4] for r in ready] == [False, False]
+    assert all(r[3][0] == 5.0 for r in ready) and len(window) == 0
 
 
 def test_one_step_is_the_plain_transition():
