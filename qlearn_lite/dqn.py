@@ -50,17 +50,17 @@ from torch import nn
 from qlearn_lite.replay import NStepBatch, ReplayBatch, ReplayBuffer, n_step_returns
 from qlearn_lite.tabular import linear_schedule
 from qlearn_lite.utils import (
+    EnvSpec,
+    check_seed,
+    check_unit,
     child_seeds,
+    env_from_spec,
     get_device,
-    make_env,
     seed_everything,
 )
 from qlearn_lite.utils import (
     progress as progress_bar,
 )
-
-EnvSpec = str | Callable[[], gym.Env]
-"""A registered Gymnasium id (``"CartPole-v1"``) or a function returning an env."""
 
 TARGET_MODES = ("none", "hard", "soft")
 LOSSES = ("huber", "mse")
@@ -198,31 +198,71 @@ def dqn_loss(
     return _loss_and_mean_q(q_net, target_net, batch, gamma, double, loss)[0]
 
 
-@torch.no_grad()
-def hard_update(target: nn.Module, online: nn.Module) -> None:
-    """Copy the online parameters into the target network (Mnih et al. 2015)."""
-    for target_param, online_param in zip(
-        target.parameters(), online.parameters(), strict=True
-    ):
-        target_param.copy_(online_param)
+def _parameters(module_or_tensors: nn.Module | Sequence[torch.Tensor]) -> list:
+    if isinstance(module_or_tensors, nn.Module):
+        return list(module_or_tensors.parameters())
+    return list(module_or_tensors)
 
 
 @torch.no_grad()
-def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
+def hard_update(
+    target: nn.Module | Sequence[torch.Tensor],
+    online: nn.Module | Sequence[torch.Tensor],
+) -> None:
+    """Copy the online parameters into the target network (Mnih et al. 2015).
+
+    ``target`` and ``online`` are networks of one shape, or lists of their
+    parameter tensors (``list(net.parameters())``, or one flat vector each).
+    """
+    target_params, online_params = _parameters(target), _parameters(online)
+    _check_same_length(target_params, online_params)
+    torch._foreach_copy_(target_params, online_params)
+
+
+@torch.no_grad()
+def polyak_update(
+    target: nn.Module | Sequence[torch.Tensor],
+    online: nn.Module | Sequence[torch.Tensor],
+    tau: float,
+) -> None:
     """Soft update ``theta_target <- tau * theta + (1 - tau) * theta_target``.
 
     Lillicrap et al. 2016 (DDPG), section 3. ``tau = 1`` is a hard copy,
     ``tau = 0`` leaves the target unchanged; typical values are 0.005-0.05.
+    ``target`` and ``online`` are networks, or lists of parameter tensors. The
+    one soft update of the course: DQN, the async learners and the vectorised
+    DQN all call it. It runs as one multi-tensor ``lerp`` (a single kernel
+    launch for all parameters where the device supports it).
     """
-    if isinstance(tau, bool) or not isinstance(tau, (int, float)):
-        raise ValueError(f"tau must be a number in [0, 1], got {tau!r}")
-    if not 0.0 <= tau <= 1.0:
-        raise ValueError(f"tau must be in [0, 1], got {tau!r}")
-    for target_param, online_param in zip(
-        target.parameters(), online.parameters(), strict=True
-    ):
-        # lerp_ is exact at both ends: weight 0 keeps target, weight 1 copies.
-        target_param.lerp_(online_param, float(tau))
+    tau = check_unit("tau", tau)
+    target_params, online_params = _parameters(target), _parameters(online)
+    _check_same_length(target_params, online_params)
+    # lerp is exact at both ends: weight 0 keeps target, weight 1 copies.
+    torch._foreach_lerp_(target_params, online_params, tau)
+
+
+def _check_same_length(target: list, online: list) -> None:
+    if len(target) != len(online):
+        raise ValueError(
+            f"target and online networks must have the same parameters, got "
+            f"{len(target)} and {len(online)} tensors"
+        )
+
+
+def new_q_network(
+    obs_dim: int, n_actions: int, hidden: Sequence[int], seed: int
+) -> QNetwork:
+    """A :class:`QNetwork` whose initial weights come from ``seed`` alone.
+
+    The one way the course seeds a network's initial weights: torch's global
+    generator is seeded with ``seed`` inside ``torch.random.fork_rng``, so the
+    caller's random state is left as it was. ``new_q_network(..., seed=s)``
+    gives the same weights as ``torch.manual_seed(s); QNetwork(...)``.
+    """
+    seed = check_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return QNetwork(obs_dim, n_actions, hidden)
 
 
 # ===================================================================== config
@@ -499,20 +539,7 @@ class DQNResult:
 # ======================================================================== envs
 def _make_env(env_id_or_fn: EnvSpec, seed: int | None = None) -> gym.Env:
     """A Gymnasium env with a Discrete action space and a flat Box observation."""
-    if isinstance(env_id_or_fn, str):
-        env = make_env(env_id_or_fn)
-    elif callable(env_id_or_fn):
-        env = env_id_or_fn()
-        if not isinstance(env, gym.Env):
-            raise TypeError(
-                "the env function must return a gymnasium.Env, "
-                f"got {type(env).__name__}"
-            )
-    else:
-        raise TypeError(
-            f"expected a Gymnasium env id (str) or a function returning an env, "
-            f"got {env_id_or_fn!r}"
-        )
+    env = env_from_spec(env_id_or_fn)
     if not isinstance(env.action_space, gym.spaces.Discrete):
         env.close()
         raise TypeError(
@@ -702,7 +729,7 @@ def _train_dqn(env_id_or_fn: EnvSpec, config: DQNConfig, progress: bool) -> DQNR
     env = _make_env(env_id_or_fn, seed=env_seed)
     obs_dim, n_actions = env.observation_space.shape[0], int(env.action_space.n)
 
-    q_net = QNetwork(obs_dim, n_actions, config.hidden).to(device)
+    q_net = new_q_network(obs_dim, n_actions, config.hidden, config.seed).to(device)
     target_net = copy.deepcopy(q_net) if config.target_mode != "none" else None
     if target_net is not None:
         target_net.requires_grad_(False)

@@ -52,6 +52,7 @@ from qlearn_lite.tabular import (
     TabularResult,
     discrete_sizes,
     epsilon_greedy,
+    initial_q,
     q_update,
     td_target,
 )
@@ -486,10 +487,7 @@ def replay_q_learning(
         ):
             interval = "(0, 1]" if low_open else "[0, 1]"
             raise ValueError(f"{name} must be in {interval}, got {value!r}")
-    if q_init is None:
-        Q = np.zeros((n_states, n_actions))
-    else:
-        Q = np.array(np.broadcast_to(q_init, (n_states, n_actions)), dtype=np.float64)
+    Q = initial_q(q_init, n_states, n_actions)
     agent_seed, env_seed, buffer_seed = child_seeds(seed, 3)
     rng = np.random.default_rng(agent_seed)
     buffer = ReplayBuffer(buffer_size, (), np.int64, seed=buffer_seed)

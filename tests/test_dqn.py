@@ -204,11 +204,40 @@ def test_polyak_update_mixes():
     torch.testing.assert_close(target.layers[0].weight, torch.tensor([[1.0, 6.0]]))
 
 
-@pytest.mark.parametrize("tau", [-0.1, 1.5, float("nan"), "0.5"])
-def test_polyak_update_rejects_bad_tau(tau):
-    """tau outside [0, 1] is a ValueError naming tau."""
-    with pytest.raises(ValueError, match="tau must be"):
+@pytest.mark.parametrize(
+    ("tau", "error"),
+    [(-0.1, ValueError), (1.5, ValueError), (float("nan"), ValueError)]
+    + [("0.5", TypeError)],
+)
+def test_polyak_update_rejects_bad_tau(tau, error):
+    """tau outside [0, 1] is a ValueError, a string a TypeError, both naming tau."""
+    with pytest.raises(error, match="tau must be"):
         polyak_update(QNetwork(2, 2), QNetwork(2, 2), tau)
+
+
+def test_polyak_update_on_tensor_lists_and_numpy_tau():
+    """Lists of tensors work like networks, and a numpy float is a legal tau."""
+    target, online = [torch.zeros(3), torch.zeros(2)], [torch.ones(3), torch.ones(2)]
+    polyak_update(target, online, np.float32(0.25))
+    torch.testing.assert_close(torch.cat(target), torch.full((5,), 0.25))
+
+
+def test_new_q_network_is_seeded_and_leaves_global_rng():
+    """The same seed gives the same weights, and torch's global stream is untouched."""
+    from qlearn_lite.dqn import new_q_network
+
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    first = new_q_network(4, 2, (8,), seed=5)
+    assert torch.rand(1).item() == expected_next.item()
+    second = new_q_network(4, 2, (8,), seed=5)
+    torch.manual_seed(5)
+    reference = QNetwork(4, 2, (8,))
+    for a, b, c in zip(
+        first.parameters(), second.parameters(), reference.parameters(), strict=True
+    ):
+        assert torch.equal(a, b) and torch.equal(a, c)
 
 
 def test_hard_update_copies_and_detaches():
