@@ -434,7 +434,13 @@ class TabularResult:
         )
 
 
-def _initial_q(q_init: Any, n_states: int, n_actions: int) -> np.ndarray:
+def initial_q(q_init: Any, n_states: int, n_actions: int) -> np.ndarray:
+    """The starting Q-table from ``q_init``: float64 ``[n_states, n_actions]``.
+
+    The one ``q_init`` handling of the course: ``None`` gives zeros, a number
+    fills the table (optimistic initial values), an array of that shape is
+    copied (so training never changes the caller's array).
+    """
     if q_init is None:
         return np.zeros((n_states, n_actions))
     if isinstance(q_init, Real) and not isinstance(q_init, bool):
@@ -473,7 +479,7 @@ def _train(
         epsilon = _check_epsilon(epsilon)
     if snapshot_every is not None:
         snapshot_every = check_int("snapshot_every", snapshot_every)
-    Q = _initial_q(q_init, n_states, n_actions)
+    Q = initial_q(q_init, n_states, n_actions)
     agent_seed, env_seed = child_seeds(seed, 2)
     rng = np.random.default_rng(agent_seed)
 
