@@ -8,8 +8,10 @@ Replay", section 3 and Algorithm 1, without the priorities) and of the
   Gymnasium vector env of ``envs_per_actor`` copies (environment
   parallelism) with their own exploration rate, Ape-X's
   ``eps_i = eps ** (1 + alpha * i / (N - 1))`` with ``eps = 0.4``,
-  ``alpha = 7`` (section 4.1). They compute n-step transitions
-  (:func:`pop_ready_transitions`) and send them to the learner as NumPy
+  ``alpha = 7`` (section 4.1). They compute n-step transitions under the
+  course's one convention (:func:`qlearn_lite.dqn.n_step_transitions`: a
+  terminal step cuts the return, a time limit bootstraps from the true last
+  observation with ``gamma**k``) and send them to the learner as NumPy
   arrays, ``chunk_size`` transitions per message, through a *bounded* queue:
   when the learner falls behind the queue fills up and the actors wait, so
   the queue's bound is the rate limit that keeps the replay ratio.
@@ -62,18 +64,29 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from qlearn_lite.dqn import QNetwork, _make_env, evaluate
+from qlearn_lite.dqn import (
+    QNetwork,
+    _make_env,
+    dqn_loss,
+    evaluate,
+    hard_update,
+    n_step_transitions,
+    new_q_network,
+)
 from qlearn_lite.parallel import (
     ParallelResult,
     WorkerContext,
+    apex_epsilons,
+    lag_summary,
     run_processes,
     run_threads,
+    shared_seed,
     spawn_context,
     worker_contexts,
 )
+from qlearn_lite.replay import NStepBatch
 from qlearn_lite.utils import check_finite, check_int, check_number, check_unit
 
 __all__ = [
@@ -83,9 +96,6 @@ __all__ = [
     "Learner",
     "actor_learner_dqn",
     "actor_worker",
-    "apex_epsilons",
-    "n_step_targets",
-    "pop_ready_transitions",
 ]
 
 EnvSpec = str | Callable[[], gym.Env]
@@ -125,9 +135,10 @@ class ActorLearnerConfig:
     """Gradient steps between hard copies of the online net into the target net."""
     n_step: int = 3
     """Rewards summed before bootstrapping (n-step returns, Sutton & Barto 2018,
-    section 7.1). A window cut by a time limit bootstraps from the true last
-    observation with ``gamma**k`` for its ``k < n`` rewards; a terminal step
-    ends every waiting window with no bootstrap."""
+    section 7.1), as :func:`qlearn_lite.dqn.n_step_transitions` computes them:
+    a window cut by a time limit bootstraps from the true last observation
+    with ``gamma**k`` for its ``k < n`` rewards; a terminal step ends every
+    waiting window with no bootstrap."""
     hidden: tuple[int, ...] = (64, 64)
     """Widths of the Q-network's hidden ReLU layers."""
     double: bool = False
@@ -229,77 +240,6 @@ class ActorLearnerConfig:
         return replace(self, **changes)
 
 
-# ================================================================= pure parts
-def apex_epsilons(n_actors: int, eps: float = 0.4, alpha: float = 7.0) -> list[float]:
-    """Ape-X's exploration rates ``eps ** (1 + alpha * i / (N - 1))``, i = 0..N-1.
-
-    Horgan et al. (2018), section 4.1: ``eps = 0.4``, ``alpha = 7``, so actor 0
-    explores with 0.4 and the last one with 0.4**8 = 0.00066. One actor gets
-    ``eps``.
-    """
-    n_actors = check_int("n_actors", n_actors, 1)
-    if n_actors == 1:
-        return [float(eps)]
-    return [float(eps ** (1 + alpha * i / (n_actors - 1))) for i in range(n_actors)]
-
-
-def pop_ready_transitions(
-    window: deque[tuple[np.ndarray, int, float, int]],
-    next_obs: np.ndarray,
-    terminated: bool,
-    truncated: bool,
-    n_step: int,
-    gamma: float,
-) -> list[tuple[np.ndarray, int, float, np.ndarray, float, int]]:
-    """The n-step transitions of one env that are complete after its last step.
-
-    ``window`` holds the episode's waiting steps ``(obs, action, reward,
-    version)``, newest last; the last step reached ``next_obs`` (the *true*
-    observation, also when the episode ended and a vector env has already
-    reset). Returns ``(obs, action, n_step_return, next_obs, discount,
-    version)`` tuples and removes them from ``window``. The TD target of each
-    is ``n_step_return + discount * max_a Q(next_obs, a)``:
-
-    * terminated: every waiting step is complete, its return sums the rewards
-      up to the end and ``discount = 0`` (nothing follows a terminal state);
-    * truncated (a time limit): every waiting step is complete too, its ``k``
-      rewards bootstrap from ``next_obs`` with ``discount = gamma**k``;
-    * else, ``n_step`` steps waiting: the oldest is complete with
-      ``discount = gamma**n_step``.
-    """
-    ready = []
-    while window and (terminated or truncated or len(window) == n_step):
-        n_step_return = 0.0
-        for i, (_, _, reward, _) in enumerate(window):
-            n_step_return += gamma**i * reward
-        discount = 0.0 if terminated else gamma ** len(window)
-        obs, action, _, version = window.popleft()
-        ready.append((obs, action, n_step_return, next_obs, discount, version))
-    return ready
-
-
-def n_step_targets(
-    returns: torch.Tensor,
-    discounts: torch.Tensor,
-    next_q: torch.Tensor,
-    next_q_online: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """TD targets ``y = R + discount * Q(s', a')``, float32 ``[batch]``.
-
-    ``returns`` and ``discounts`` are float32 ``[batch]`` (``discount`` is
-    ``gamma**k`` for a ``k``-step return, 0 after a terminal state);
-    ``next_q`` float32 ``[batch, n_actions]``, the target net's values of
-    ``s'``. ``a' = argmax next_q`` (DQN), or ``argmax next_q_online`` when the
-    online net's values are given (double DQN, van Hasselt et al. 2016).
-    """
-    if next_q_online is None:
-        next_values = next_q.max(dim=1).values
-    else:
-        best = next_q_online.argmax(dim=1, keepdim=True)
-        next_values = next_q.gather(1, best).squeeze(1)
-    return returns + discounts * next_values
-
-
 # ================================================================== messages
 @dataclass
 class Chunk:
@@ -312,12 +252,14 @@ class Chunk:
     """float32 ``[n, obs_dim]``: the states the actions were taken in."""
     actions: np.ndarray
     """int64 ``[n]``: the actions taken."""
-    returns: np.ndarray
-    """float32 ``[n]``: the n-step discounted rewards."""
+    rewards: np.ndarray
+    """float32 ``[n]``: the n-step discounted sums of rewards."""
     next_obs: np.ndarray
     """float32 ``[n, obs_dim]``: the states to bootstrap from."""
+    terminated: np.ndarray
+    """bool ``[n]``: True where ``next_obs`` is terminal (nothing to bootstrap)."""
     discounts: np.ndarray
-    """float32 ``[n]``: ``gamma**k`` to bootstrap with, 0 after a terminal state."""
+    """float32 ``[n]``: ``gamma**k``, ``k`` the window's steps, to bootstrap with."""
     versions: np.ndarray
     """int64 ``[n]``: the weight version that chose each action."""
     env_steps: int
@@ -371,13 +313,6 @@ class ActorLearnerShared:
 
 
 # ===================================================================== actors
-def _new_q_network(obs_dim: int, n_actions: int, hidden: Sequence[int], seed: int):
-    """A QNetwork initialised from ``seed`` without touching torch's global RNG."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return QNetwork(obs_dim, n_actions, hidden)
-
-
 def _flatten(net: nn.Module) -> torch.Tensor:
     """Make ``net``'s parameters views into one flat float32 tensor; return it."""
     params = list(net.parameters())
@@ -452,7 +387,8 @@ def actor_worker(
     version = _read_weights(shared, flat)
     syncs = 1
     final_epsilon = ctx.final_epsilon
-    windows = [deque() for _ in range(n_envs)]
+    windows = [deque() for _ in range(n_envs)]  # (obs, action, reward) per env
+    window_versions = [deque() for _ in range(n_envs)]  # who acted, per step
     episode_returns = np.zeros(n_envs)
     finished: list[float] = []
     pending: list[tuple] = []
@@ -483,8 +419,9 @@ def actor_worker(
             ended = terminated | truncated
             for i in range(n_envs):
                 last_obs = info["final_obs"][i] if ended[i] else next_obs[i]
-                windows[i].append((obs[i], int(actions[i]), float(rewards[i]), version))
-                pending += pop_ready_transitions(
+                windows[i].append((obs[i], int(actions[i]), float(rewards[i])))
+                window_versions[i].append(version)
+                ready = n_step_transitions(
                     windows[i],
                     np.asarray(last_obs, dtype=np.float32),
                     bool(terminated[i]),
@@ -492,6 +429,8 @@ def actor_worker(
                     config.n_step,
                     config.gamma,
                 )
+                for transition in ready:  # oldest first, like the window
+                    pending.append((*transition, window_versions[i].popleft()))
                 episode_returns[i] += float(rewards[i])
                 if ended[i]:
                     pending_returns.append(float(episode_returns[i]))
@@ -557,16 +496,18 @@ class _EnvFromId:
 def _make_chunk(
     actor_id: int, transitions: list[tuple], env_steps: int, returns: list[float]
 ) -> Chunk:
-    """Stack transition tuples into one :class:`Chunk` of NumPy arrays."""
-    obs, actions, n_step_returns, next_obs, discounts, versions = zip(
+    """Stack ``(obs, action, n_step_return, next_obs, terminated, discount,
+    version)`` tuples into one :class:`Chunk` of NumPy arrays."""
+    obs, actions, rewards, next_obs, terminated, discounts, versions = zip(
         *transitions, strict=True
     )
     return Chunk(
         actor_id=actor_id,
         obs=np.stack(obs).astype(np.float32, copy=False),
         actions=np.asarray(actions, dtype=np.int64),
-        returns=np.asarray(n_step_returns, dtype=np.float32),
+        rewards=np.asarray(rewards, dtype=np.float32),
         next_obs=np.stack(next_obs).astype(np.float32, copy=False),
+        terminated=np.asarray(terminated, dtype=np.bool_),
         discounts=np.asarray(discounts, dtype=np.float32),
         versions=np.asarray(versions, dtype=np.int64),
         env_steps=int(env_steps),
@@ -575,7 +516,15 @@ def _make_chunk(
 
 
 # ==================================================================== learner
-_COLUMNS = ("obs", "next_obs", "actions", "returns", "discounts", "versions")
+_COLUMNS = (
+    "obs",
+    "actions",
+    "rewards",
+    "next_obs",
+    "terminated",
+    "discounts",
+    "versions",
+)
 
 
 class _Replay:
@@ -586,7 +535,8 @@ class _Replay:
         self.obs = np.zeros((capacity, obs_dim), dtype=np.float32)
         self.next_obs = np.zeros_like(self.obs)
         self.actions = np.zeros(capacity, dtype=np.int64)
-        self.returns = np.zeros(capacity, dtype=np.float32)
+        self.rewards = np.zeros(capacity, dtype=np.float32)
+        self.terminated = np.zeros(capacity, dtype=np.bool_)
         self.discounts = np.zeros(capacity, dtype=np.float32)
         self.versions = np.zeros(capacity, dtype=np.int64)
         self.position = self.size = 0
@@ -650,25 +600,22 @@ class Learner:
             self.shared.version.value = self.updates
 
     def train(self, num_updates: int) -> None:
-        """``num_updates`` gradient steps on uniform minibatches (one sample call)."""
+        """``num_updates`` gradient steps on uniform minibatches (one sample call),
+        with the loss of :func:`qlearn_lite.dqn.dqn_loss` on n-step batches."""
         config = self.config
         burst = self.replay.sample(config.batch_size, num_updates)
-        tensors = {k: torch.from_numpy(v) for k, v in burst.items() if k != "versions"}
-        versions = burst["versions"]
-        total_loss = 0.0
+        versions = burst.pop("versions")
+        burst["terminated"] = burst["terminated"].astype(np.float32)
+        columns = NStepBatch(*(torch.from_numpy(burst[f]) for f in NStepBatch._fields))
+        total_loss = torch.zeros(())
         for k in range(num_updates):
             # Policy lag of every sampled transition: how many updates ago
             # the policy that acted was published.
             self.lags.append((self.updates - versions[k]).astype(np.int32))
-            obs, next_obs = tensors["obs"][k], tensors["next_obs"][k]
-            q_taken = self.q_net(obs).gather(1, tensors["actions"][k].unsqueeze(1))
-            with torch.no_grad():
-                next_q = self.target_net(next_obs)
-                online = self.q_net(next_obs) if config.double else None
-                targets = n_step_targets(
-                    tensors["returns"][k], tensors["discounts"][k], next_q, online
-                )
-            loss = F.smooth_l1_loss(q_taken.squeeze(1), targets)
+            batch = NStepBatch(*(column[k] for column in columns))
+            loss = dqn_loss(
+                self.q_net, self.target_net, batch, config.gamma, config.double
+            )
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.max_grad_norm is not None:
@@ -677,7 +624,7 @@ class Learner:
             self.updates += 1
             total_loss += loss.detach()
             if self.updates % config.target_update_every == 0:
-                self.target_net.load_state_dict(self.q_net.state_dict())
+                hard_update(self.target_net, self.q_net)
                 self.target_updates += 1
         self.losses.append(float(total_loss) / num_updates)
 
@@ -796,17 +743,6 @@ def _check_env_spec(env: Any, executor: str) -> None:
             )
 
 
-def _lag_statistics(lags: np.ndarray) -> dict[str, float]:
-    if lags.size == 0:
-        return {"mean": math.nan, "p50": math.nan, "p95": math.nan, "max": math.nan}
-    return {
-        "mean": float(lags.mean()),
-        "p50": float(np.percentile(lags, 50)),
-        "p95": float(np.percentile(lags, 95)),
-        "max": float(lags.max()),
-    }
-
-
 def actor_learner_dqn(
     env_id_or_fn: EnvSpec,
     config: ActorLearnerConfig | None = None,
@@ -833,7 +769,7 @@ def actor_learner_dqn(
     received; ``updates`` its gradient steps; ``wall_seconds`` from the first
     env step of any actor to the end of training, evaluations included (the
     actors keep stepping while the learner evaluates; the start-up cost, from the
-    call to that first step, is ``extra["startup_seconds"]``); ``cpu_seconds``
+    call to that first step, is ``startup_seconds``); ``cpu_seconds``
     the actors' and the learner's CPU time; ``staleness`` and ``lags`` the
     policy lag (in gradient steps) of every sampled transition, which with a
     replay memory is mostly the transition's age in it
@@ -856,14 +792,13 @@ def actor_learner_dqn(
     obs_dim, n_actions = probe.observation_space.shape[0], int(probe.action_space.n)
     probe.close()
 
-    learner_sequence = np.random.SeedSequence([config.seed, 0xA11CE])
-    net_seed, buffer_seed, eval_seed = (
-        int(s) for s in learner_sequence.generate_state(3, dtype=np.uint32)
-    )
+    net_seed = shared_seed(config.seed, "actor-learner network")
+    buffer_seed = shared_seed(config.seed, "actor-learner replay")
+    eval_seed = shared_seed(config.seed, "actor-learner evaluation")
     epsilons = apex_epsilons(config.n_actors, config.eps, config.eps_alpha)
     contexts = worker_contexts(config.seed, config.n_actors, final_epsilons=epsilons)
 
-    q_net = _new_q_network(obs_dim, n_actions, config.hidden, net_seed)
+    q_net = new_q_network(obs_dim, n_actions, config.hidden, net_seed)
     flat = _flatten(q_net)
     if executor == "processes":
         mp = spawn_context()
@@ -939,13 +874,13 @@ def actor_learner_dqn(
         global_steps=learner.env_steps,
         updates=learner.updates,
         wall_seconds=wall,
+        startup_seconds=first_step - called,
         cpu_seconds=outcome.cpu_seconds + learner.cpu_seconds,
         final_epsilons=[report.epsilon for report in reports],
         target_updates=learner.target_updates,
-        staleness=_lag_statistics(lags),
+        staleness=lag_summary(lags),
         lags=lags,
         extra={
-            "startup_seconds": first_step - called,
             "eval_steps": learner.eval_steps,
             "eval_returns": learner.eval_returns,
             "eval_seconds": learner.eval_seconds,

@@ -6,7 +6,9 @@ import faulthandler
 import math
 import multiprocessing
 import os
-from collections import deque
+import signal
+import threading
+import time
 from pathlib import Path
 
 import gymnasium as gym
@@ -15,13 +17,7 @@ import psutil
 import pytest
 import torch
 
-from qlearn_lite.actor_learner import (
-    ActorLearnerConfig,
-    actor_learner_dqn,
-    apex_epsilons,
-    n_step_targets,
-    pop_ready_transitions,
-)
+from qlearn_lite.actor_learner import ActorLearnerConfig, actor_learner_dqn
 from qlearn_lite.envs import costly_env_fn
 from qlearn_lite.parallel import WorkerError
 
@@ -47,6 +43,16 @@ def hang_guard():
 
 def _shm_entries() -> set[str]:
     return set(os.listdir(SHM)) if SHM.is_dir() else set()
+
+
+def _new_shm_segments(before: set[str]) -> set[str]:
+    """Segments in /dev/shm that were not there before and are still there 2 s
+    later (/dev/shm is machine-wide: other programs' short-lived ones go)."""
+    new = _shm_entries() - before
+    if new:
+        time.sleep(2.0)
+        new &= _shm_entries()
+    return new
 
 
 def _no_children_left() -> list[str]:
@@ -81,61 +87,6 @@ def failing_cartpole() -> gym.Env:
     return _FailingEnv()
 
 
-# --------------------------------------------------------------- pure parts
-def test_n_step_transitions_of_an_ordinary_window():
-    """With n steps waiting, the oldest leaves with the n-step return, gamma**n."""
-    window = deque([(np.array([0.0]), 0, 1.0, 7), (np.array([1.0]), 1, 2.0, 7)])
-    ready = pop_ready_transitions(window, np.array([2.0]), False, False, 2, 0.5)
-    assert len(ready) == 1 and len(window) == 1
-    obs, action, n_step_return, next_obs, discount, version = ready[0]
-    assert (obs[0], action, next_obs[0], version) == (0.0, 0, 2.0, 7)
-    assert n_step_return == pytest.approx(1.0 + 0.5 * 2.0)
-    assert discount == pytest.approx(0.25)
-
-
-def test_n_step_transitions_at_a_terminal_step():
-    """Terminated: every waiting step leaves, with its return to the end, discount 0."""
-    window = deque([(np.array([0.0]), 0, 1.0, 1), (np.array([1.0]), 1, 2.0, 2)])
-    ready = pop_ready_transitions(window, np.array([9.0]), True, False, 3, 0.5)
-    assert [t[2] for t in ready] == pytest.approx([2.0, 2.0])
-    assert [t[4] for t in ready] == [0.0, 0.0]
-    assert [t[5] for t in ready] == [1, 2]
-    assert not window
-
-
-def test_n_step_transitions_cut_by_a_time_limit_bootstrap_with_gamma_k():
-    """Truncated: k < n waiting rewards bootstrap from the true last obs, gamma**k."""
-    window = deque([(np.array([0.0]), 0, 1.0, 0), (np.array([1.0]), 1, 1.0, 0)])
-    ready = pop_ready_transitions(window, np.array([5.0]), False, True, 3, 0.5)
-    assert [t[2] for t in ready] == pytest.approx([1.5, 1.0])
-    assert [t[4] for t in ready] == pytest.approx([0.25, 0.5])
-    assert all(t[3][0] == 5.0 for t in ready)
-    assert not window
-
-
-def test_one_step_window_is_the_plain_transition():
-    """n_step=1: each step leaves at once with r and gamma."""
-    window = deque([(np.array([0.0]), 1, 3.0, 4)])
-    ready = pop_ready_transitions(window, np.array([1.0]), False, False, 1, 0.9)
-    assert ready[0][2] == 3.0 and ready[0][4] == pytest.approx(0.9)
-
-
-def test_n_step_targets():
-    """y = R + discount * max Q(s'), and the double-DQN choice by the online net."""
-    returns = torch.tensor([1.0, 2.0])
-    discounts = torch.tensor([0.5, 0.0])
-    next_q = torch.tensor([[1.0, 3.0], [5.0, 4.0]])
-    assert n_step_targets(returns, discounts, next_q).tolist() == [2.5, 2.0]
-    online = torch.tensor([[9.0, 0.0], [0.0, 9.0]])
-    assert n_step_targets(returns, discounts, next_q, online).tolist() == [1.5, 2.0]
-
-
-def test_apex_epsilons():
-    """eps_i = 0.4 ** (1 + 7 i / (N - 1)); one actor gets 0.4."""
-    assert apex_epsilons(1) == [0.4]
-    assert apex_epsilons(3) == pytest.approx([0.4, 0.4**4.5, 0.4**8])
-
-
 # ------------------------------------------------------------------ the run
 def test_two_actor_processes_train_and_leave_nothing_behind(hang_guard):
     """2 actor processes x a few hundred steps: counts add up, no child, no segment."""
@@ -159,7 +110,7 @@ def test_two_actor_processes_train_and_leave_nothing_behind(hang_guard):
     assert isinstance(result.q, torch.nn.Module)
     assert _no_children_left() == []
     assert multiprocessing.active_children() == []
-    assert _shm_entries() - shm_before == set()
+    assert _new_shm_segments(shm_before) == set()
 
 
 def test_threads_run_the_same_algorithm(hang_guard):
@@ -213,6 +164,22 @@ def test_synchronous_mode_is_bit_reproducible(hang_guard):
     assert in_process.extra["eval_returns"] == in_thread.extra["eval_returns"]
     assert in_process.worker_returns == in_thread.worker_returns
     assert in_process.worker_steps == in_thread.worker_steps
+
+
+def test_ctrl_c_leaves_no_children(hang_guard):
+    """SIGINT from a timer mid-run: KeyboardInterrupt, and no child after 5 s."""
+    shm_before = _shm_entries()
+    config = SMALL.replace(total_steps=10_000_000)
+    timer = threading.Timer(4.0, signal.raise_signal, (signal.SIGINT,))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            actor_learner_dqn("CartPole-v1", config, progress=False)
+    finally:
+        timer.cancel()
+    assert _no_children_left() == []
+    assert _new_shm_segments(shm_before) == set()
+    assert [t.name for t in threading.enumerate() if t.name == "learner"] == []
 
 
 # --------------------------------------------------------------- bad input
