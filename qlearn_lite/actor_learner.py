@@ -285,6 +285,9 @@ class ActorReport:
     synchronous): the time the rate limit took."""
     weight_syncs: int
     """How many times it copied new weights."""
+    cpu_seconds: float = 0.0
+    """CPU seconds of its thread from its first env step to its last (the
+    process's start-up imports excluded)."""
 
 
 @dataclass
@@ -396,6 +399,7 @@ def actor_worker(
     steps = steps_at_last_chunk = steps_since_sync = 0
     chunks, wait_seconds = 0, 0.0
     obs, _ = envs.reset(seed=ctx.env_seed)
+    cpu_start = time.thread_time()
     if shared.first_step.value == 0.0:
         shared.first_step.value = time.time()
     try:
@@ -473,6 +477,7 @@ def actor_worker(
         chunks=chunks,
         wait_seconds=wait_seconds,
         weight_syncs=syncs,
+        cpu_seconds=time.thread_time() - cpu_start,
     )
 
 
@@ -770,7 +775,8 @@ def actor_learner_dqn(
     env step of any actor to the end of training, evaluations included (the
     actors keep stepping while the learner evaluates; the start-up cost, from the
     call to that first step, is ``startup_seconds``); ``cpu_seconds``
-    the actors' and the learner's CPU time; ``staleness`` and ``lags`` the
+    the actors' and the learner's CPU time over the same span (each thread's
+    own clock; start-up imports excluded); ``staleness`` and ``lags`` the
     policy lag (in gradient steps) of every sampled transition, which with a
     replay memory is mostly the transition's age in it
     (``extra["arrival_lags"]``: the lag of each transition when it arrived,
@@ -875,7 +881,7 @@ def actor_learner_dqn(
         updates=learner.updates,
         wall_seconds=wall,
         startup_seconds=first_step - called,
-        cpu_seconds=outcome.cpu_seconds + learner.cpu_seconds,
+        cpu_seconds=sum(r.cpu_seconds for r in reports) + learner.cpu_seconds,
         final_epsilons=[report.epsilon for report in reports],
         target_updates=learner.target_updates,
         staleness=lag_summary(lags),
