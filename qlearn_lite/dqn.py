@@ -320,8 +320,10 @@ class DQNConfig:
     + ... + gamma**(n-1) r_{t+n-1} + gamma**n max_a Q(s_{t+n}, a)`` (Sutton &
     Barto 2018, section 7.1; Hessel et al. 2018, "Rainbow"). 1 is plain DQN.
     Values propagate n times faster per target update, at the price of some
-    bias from exploratory actions inside the window. Windows that a time
-    limit cuts short of n steps are dropped."""
+    bias from exploratory actions inside the window (the returns are not
+    corrected for the off-policy actions). Where a time limit cuts a window
+    short of n steps, it bootstraps from the true final observation with
+    ``gamma**k`` (:func:`~qlearn_lite.replay.n_step_returns`)."""
     eval_every: int = 2_500
     """Env steps between greedy evaluations (0: none); their time is excluded
     from ``history.wall_seconds``."""

@@ -146,50 +146,45 @@ def n_step_returns(
     learners and the vectorised learners all use this one function.
     """
     if isinstance(rewards, torch.Tensor):
-        where, zeros_like = torch.where, torch.zeros_like
-        terminated = torch.as_tensor(terminated, device=rewards.device).bool()
-        truncated = torch.as_tensor(truncated, device=rewards.device).bool()
+        ends = (torch.as_tensor(terminated) | torch.as_tensor(truncated)).to(rewards)
+        cuts = torch.as_tensor(terminated).to(rewards)
+        returns, discounts, last = (torch.empty_like(rewards) for _ in range(3))
     else:
-        where, zeros_like = np.where, np.zeros_like
         rewards = np.asarray(rewards, dtype=np.float64)
-        terminated = np.asarray(terminated, dtype=bool)
-        truncated = np.asarray(truncated, dtype=bool)
+        ends = (np.asarray(terminated) | np.asarray(truncated)).astype(np.float64)
+        cuts = np.asarray(terminated).astype(np.float64)
+        returns, discounts, last = (np.empty_like(rewards) for _ in range(3))
     length = len(rewards)
     if length == 0:
         raise ValueError("n_step_returns needs a segment of at least one step")
-    if terminated.shape != rewards.shape or truncated.shape != rewards.shape:
+    if ends.shape != rewards.shape or cuts.shape != rewards.shape:
         raise ValueError(
             "rewards, terminated and truncated must have one shape, got "
-            f"{tuple(rewards.shape)}, {tuple(terminated.shape)} and "
-            f"{tuple(truncated.shape)}"
+            f"{tuple(rewards.shape)}, {tuple(np.shape(terminated))} and "
+            f"{tuple(np.shape(truncated))}"
         )
-    returns, discounts, last = (
-        zeros_like(rewards),
-        zeros_like(rewards),
-        zeros_like(rewards, dtype=torch.int64 if where is torch.where else np.int64),
-    )
-    # Backward over the segment: the last step's window is itself alone.
-    running = rewards[length - 1]
-    discount = zeros_like(rewards[length - 1]) + gamma
-    end = zeros_like(last[length - 1]) + (length - 1)
-    cut = terminated[length - 1]
-    returns[length - 1], discounts[length - 1], last[length - 1] = (
-        running,
-        discount,
-        end,
-    )
-    terminal_end = [cut]
-    for i in range(length - 2, -1, -1):
-        ends = terminated[i] | truncated[i]  # step i ends its episode: a new window
-        running = where(ends, rewards[i], rewards[i] + gamma * running)
-        discount = where(ends, zeros_like(discount) + gamma, gamma * discount)
-        end = where(ends, zeros_like(end) + i, end)
-        cut = where(ends, terminated[i], cut)
-        returns[i], discounts[i], last[i] = running, discount, end
-        terminal_end.append(cut)
-    terminal_end.reverse()
-    for i, cut_i in enumerate(terminal_end):
-        discounts[i] = where(cut_i, zeros_like(discounts[i]), discounts[i])
+    # Backward over the segment, with 0/1 masks instead of branches, so that
+    # one code serves a single env and a batch of them. ``end`` is 1 where a
+    # step ends its episode: the window of that step starts afresh there.
+    running, discount, window_last, cut = rewards[length - 1], gamma, length - 1, 0.0
+    ended = 1.0  # the segment's last step always closes its window
+    for i in range(length - 1, -1, -1):
+        if i < length - 1:
+            ended = ends[i]
+            keep = 1.0 - ended
+            running = rewards[i] + gamma * keep * running
+            discount = gamma * (ended + keep * discount)
+            window_last = ended * i + keep * window_last
+            cut = ended * cuts[i] + keep * cut
+        else:
+            cut = cuts[i]
+        returns[i] = running
+        discounts[i] = discount * (1.0 - cut)
+        last[i] = window_last
+    if isinstance(last, torch.Tensor):
+        last = last.long()
+    else:
+        last = last.astype(np.int64)
     return NStepReturns(returns, discounts, last)
 
 
