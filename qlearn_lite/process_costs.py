@@ -7,7 +7,7 @@ sure every child has exited, and returns plain numbers:
 
 * :func:`queue_throughput` -- transitions per second through a
   ``multiprocessing`` queue, as NumPy chunks or as small torch tensors, one
-  transition or many per message;
+  transition or many per message, and what the child cost to start;
 * :func:`tensor_after_producer_exit` -- receiving a torch tensor whose
   producer process has already exited fails inside torch's
   ``rebuild_storage_fd``;
@@ -15,8 +15,8 @@ sure every child has exited, and returns plain numbers:
   a shared-memory tensor and a version counter, against pickling them;
 * :func:`oversubscription` -- the same gradient steps in two processes with
   one torch thread each, or with as many threads each as there are cores;
-* :func:`process_start_cost` -- the seconds and the memory one spawned
-  process that imports torch costs.
+* the seconds and the memory one spawned process that imports torch costs
+  (reported by :func:`queue_throughput`'s child).
 
 Every blocking call has a timeout and every child is joined, then terminated
 if it is still alive.
@@ -36,8 +36,9 @@ import numpy as np
 import torch
 
 __all__ = [
+    "burn_worker",
     "oversubscription",
-    "process_start_cost",
+    "pickled_size",
     "queue_throughput",
     "tensor_after_producer_exit",
     "weight_sync_cost",
@@ -76,63 +77,95 @@ def _message(kind: str, count: int, rng: np.random.Generator) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------- queue throughput
-def _produce(
-    experience: Any, done: Any, n_messages: int, per_message: int, kind: str
-) -> None:
-    """Child: put ``n_messages`` messages, then wait until the parent has read
-    them all (a tensor's memory lives only as long as its producer)."""
+def _memory_mb() -> dict[str, float]:
+    """This process's resident memory and, where psutil can tell, its unique
+    memory (USS: what the process adds, libraries shared with others aside)."""
+    from qlearn_lite.utils import peak_memory_mb
+
+    memory = {"peak_rss_mb": peak_memory_mb(), "uss_mb": float("nan")}
+    try:
+        import psutil
+
+        memory["uss_mb"] = psutil.Process().memory_full_info().uss / 2**20
+    except Exception:  # noqa: BLE001 - psutil missing or not allowed to read it
+        pass
+    return memory
+
+
+def _produce(experience: Any, done: Any, cases: list[tuple[str, int, int]]) -> None:
+    """Child: report its memory, then put ``n_messages`` messages of every
+    ``(kind, per_message, n_messages)`` case in turn, then wait until the
+    parent has read them all (a tensor's memory lives only as long as its
+    producer)."""
     torch.set_num_threads(1)
+    experience.put(_memory_mb(), timeout=60)
     rng = np.random.default_rng(0)
-    messages = [_message(kind, per_message, rng) for _ in range(min(n_messages, 64))]
-    for index in range(n_messages):
-        experience.put(messages[index % len(messages)], timeout=60)
-    done.wait(60)
+    for kind, per_message, n_messages in cases:
+        messages = [_message(kind, per_message, rng) for _ in range(64)]
+        for index in range(n_messages):
+            experience.put(messages[index % len(messages)], timeout=60)
+    done.wait(120)
 
 
 def queue_throughput(
-    kind: str = "numpy", per_message: int = 64, n_transitions: int = 20_000
-) -> dict[str, float]:
-    """Transitions per second from a spawned child to this process through a
-    ``multiprocessing`` queue.
+    cases: Sequence[tuple[str, int]] = (("numpy", 64), ("numpy", 1), ("tensor", 1)),
+    n_transitions: int = 20_000,
+) -> dict[str, Any]:
+    """Transitions per second from one spawned child to this process through a
+    ``multiprocessing`` queue, for each ``(kind, per_message)`` case in turn.
 
     ``kind``: ``"numpy"`` (a dict of NumPy arrays, pickled into the pipe) or
     ``"tensor"`` (a dict of torch tensors: torch moves each one's storage into
     shared memory and sends a file descriptor through a socket).
-    ``per_message``: transitions per message. The clock runs from the first
-    message received to the last, so the child's start-up is not counted (it
-    is returned as ``startup_seconds``).
+    ``per_message``: transitions per message. Each case sends
+    ``n_transitions`` transitions (at most 2,000 messages); its clock runs
+    from its first message received to its last.
+
+    Returns ``{"cases": [{"kind", "per_message", "transitions_per_second",
+    "messages_per_second"}, ...], "startup_seconds": from start() to the
+    child's first message, "child_memory": its peak RSS and USS in MB}``.
     """
-    if kind not in ("numpy", "tensor"):
-        raise ValueError(f"kind must be 'numpy' or 'tensor', got {kind!r}")
-    if isinstance(per_message, bool) or not isinstance(per_message, int):
-        raise TypeError(f"per_message must be an int >= 1, got {per_message!r}")
-    if per_message < 1:
-        raise ValueError(f"per_message must be an int >= 1, got {per_message!r}")
+    plan = []
+    for kind, per_message in cases:
+        if kind not in ("numpy", "tensor"):
+            raise ValueError(f"kind must be 'numpy' or 'tensor', got {kind!r}")
+        if isinstance(per_message, bool) or not isinstance(per_message, int):
+            raise TypeError(f"per_message must be an int >= 1, got {per_message!r}")
+        if per_message < 1:
+            raise ValueError(f"per_message must be an int >= 1, got {per_message!r}")
+        plan.append(
+            (kind, per_message, max(2, min(2_000, n_transitions // per_message)))
+        )
     mp = _spawn()
     experience, done = mp.Queue(maxsize=64), mp.Event()
-    n_messages = max(2, n_transitions // per_message)
-    child = mp.Process(
-        target=_produce, args=(experience, done, n_messages, per_message, kind)
-    )
+    child = mp.Process(target=_produce, args=(experience, done, plan))
     started = time.perf_counter()
     child.start()
+    results = []
     try:
-        experience.get(timeout=120)
-        first = time.perf_counter()
-        for _ in range(n_messages - 1):
-            message = experience.get(timeout=60)
-            del message  # a tensor's shared memory is released here
-        last = time.perf_counter()
+        memory = experience.get(timeout=120)
+        startup = time.perf_counter() - started
+        for kind, per_message, n_messages in plan:
+            experience.get(timeout=60)
+            first = time.perf_counter()
+            for _ in range(n_messages - 1):
+                message = experience.get(timeout=60)
+                del message  # a tensor's shared memory is released here
+            seconds = time.perf_counter() - first
+            results.append(
+                {
+                    "kind": kind,
+                    "per_message": per_message,
+                    "transitions_per_second": (n_messages - 1) * per_message / seconds,
+                    "messages_per_second": (n_messages - 1) / seconds,
+                }
+            )
     finally:
         done.set()
         _finish([child])
         experience.close()
         experience.join_thread()
-    return {
-        "transitions_per_second": (n_messages - 1) * per_message / (last - first),
-        "messages_per_second": (n_messages - 1) / (last - first),
-        "startup_seconds": first - started,
-    }
+    return {"cases": results, "startup_seconds": startup, "child_memory": memory}
 
 
 # ---------------------------------------------- a tensor outliving its producer
@@ -253,85 +286,73 @@ def weight_sync_cost(n_params: int = 1_000_000, repeats: int = 15) -> dict[str, 
 
 
 # ---------------------------------------------------------- oversubscription
-def _gradient_steps(threads: int, steps: int, go: Any, results: Any) -> None:
-    """Child: ``steps`` Adam steps of a 256-256 MLP on batches of 256, timed
-    (ops large enough for torch to split them over its threads)."""
+def _gradient_steps(phases: list[int], steps: int, barrier: Any, results: Any) -> None:
+    """Child: for each thread count in ``phases``, wait for the others, then
+    time ``steps`` Adam steps of a 256-256 MLP on batches of 256 (ops large
+    enough for torch to split them over its threads)."""
     from qlearn_lite.dqn import QNetwork
 
-    torch.set_num_threads(threads)
     torch.manual_seed(0)
     net = QNetwork(OBS_DIM, 2, (256, 256))
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     obs = torch.randn(steps, 256, OBS_DIM)
-    go.wait(120)
-    started = time.perf_counter()
-    for step in range(steps):
-        loss = net(obs[step]).square().mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    results.put(time.perf_counter() - started, timeout=60)
+    for threads in phases:
+        torch.set_num_threads(threads)
+        barrier.wait(120)
+        started = time.perf_counter()
+        for step in range(steps):
+            loss = net(obs[step]).square().mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        results.put((threads, time.perf_counter() - started), timeout=60)
 
 
 def oversubscription(
-    n_processes: int = 2, threads: int | None = None, steps: int = 300
-) -> dict[str, float]:
+    n_processes: int = 2, threads: Sequence[int] | None = None, steps: int = 100
+) -> dict[int, float]:
     """Wall seconds for ``n_processes`` children to each do ``steps`` gradient
-    steps with ``threads`` torch threads each (None: ``os.cpu_count()``, the
-    torch default), all started together. Returns ``{"seconds": slowest
-    child, "threads": threads, "processes": n_processes}``.
+    steps with each torch thread count in ``threads`` (None: 1, then
+    ``os.cpu_count()``, torch's default), all children starting each phase
+    together. Returns ``{threads: seconds of the slowest child}``: with
+    ``n_processes * threads`` above the core count, threads wait for cores.
     """
     if threads is None:
-        threads = os.cpu_count() or 1
+        threads = (1, os.cpu_count() or 1)
+    phases = [int(t) for t in threads]
     mp = _spawn()
-    go, results = mp.Event(), mp.Queue()
+    barrier, results = mp.Barrier(n_processes + 1), mp.Queue()
     children = [
-        mp.Process(target=_gradient_steps, args=(threads, steps, go, results))
+        mp.Process(target=_gradient_steps, args=(phases, steps, barrier, results))
         for _ in range(n_processes)
     ]
     for child in children:
         child.start()
+    seconds: dict[int, float] = {}
     try:
-        time.sleep(0.1)
-        go.set()
-        seconds = [results.get(timeout=300) for _ in children]
+        for phase in phases:
+            barrier.wait(120)
+            times = [results.get(timeout=300) for _ in children]
+            seconds[phase] = max(t for _, t in times)
     finally:
+        barrier.abort()  # a child still waiting leaves at once
         _finish(children)
         results.close()
         results.join_thread()
-    return {"seconds": max(seconds), "threads": threads, "processes": n_processes}
+    return seconds
 
 
-# --------------------------------------------------------- start-up of a child
-def _report_start(results: Any) -> None:
-    """Child: import what an actor imports, report its resident memory."""
-    import psutil
+# ------------------------------------------------------------ the GIL, shown
+def burn_worker(ctx: Any, config: float, shared: Any) -> float:
+    """A worker for :func:`qlearn_lite.parallel.run_threads`/``run_processes``
+    that burns ``config`` milliseconds of CPU in pure Python
+    (:func:`qlearn_lite.envs.burn_cpu`) and returns the CPU seconds it used."""
+    from qlearn_lite.envs import burn_cpu
 
-    import qlearn_lite.actor_learner  # noqa: F401  (torch, gymnasium, the package)
-
-    results.put(psutil.Process().memory_info().rss / 2**20, timeout=60)
-
-
-def process_start_cost() -> dict[str, float]:
-    """Seconds from ``Process.start()`` until a spawned child has imported
-    torch, Gymnasium and ``qlearn_lite.actor_learner``, and its peak resident
-    memory then (MB): what each actor process costs before it does any work.
-    """
-    mp = _spawn()
-    results = mp.Queue()
-    child = mp.Process(target=_report_start, args=(results,))
-    started = time.perf_counter()
-    child.start()
-    try:
-        rss_mb = results.get(timeout=120)
-        seconds = time.perf_counter() - started
-    finally:
-        _finish([child])
-        results.close()
-        results.join_thread()
-    return {"seconds": seconds, "rss_mb": rss_mb}
+    return burn_cpu(float(config))
 
 
+# ------------------------------------------------------------------- sizes
 def pickled_size(obj: Any) -> int:
     """Bytes ``pickle.dumps(obj)`` takes (what a queue would send)."""
     return len(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
