@@ -884,6 +884,7 @@ def actor_learner_dqn(
     first_step = shared.first_step.value or called
     wall = max(learner.stopped_at - first_step, 1e-9)
     lags = np.concatenate(learner.lags) if learner.lags else np.zeros(0, np.int32)
+    lags = lags.astype(np.int64)  # ParallelResult.lags: int64
     return ParallelResult(
         q=q_net,
         executor=executor,
