@@ -94,17 +94,16 @@ def hogwild_row(pairs: int, steps: int) -> None:
 def queue_row(pairs: int, n_transitions: int) -> None:
     print("\n2. transitions through a multiprocessing queue, per second")
     results = []
-    for _ in range(pairs):
-        chunks = process_costs.queue_throughput("numpy", 64, n_transitions)
-        single = process_costs.queue_throughput("numpy", 1, n_transitions // 8)
-        results.append(
-            (chunks["transitions_per_second"], single["transitions_per_second"])
-        )
+    for _ in range(pairs):  # one child sends both kinds back to back
+        cases = process_costs.queue_throughput(
+            (("numpy", 64), ("numpy", 1)), n_transitions
+        )["cases"]
+        results.append(tuple(case["transitions_per_second"] for case in cases))
         print(
             f"   NumPy chunks of 64: {results[-1][0]:,.0f} /s, one transition "
             f"per message: {results[-1][1]:,.0f} /s"
         )
-    tensors = process_costs.queue_throughput("tensor", 1, 1_000)
+    tensors = process_costs.queue_throughput((("tensor", 1),), 1_000)["cases"][0]
     print(
         f"   (small torch tensors, one transition per message: "
         f"{tensors['transitions_per_second']:,.0f} /s, measured once)"
