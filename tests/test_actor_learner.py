@@ -63,7 +63,10 @@ def _live_semlocks() -> set[int]:
     queues, values). A spawn-context semaphore is a named segment in /dev/shm
     until its object is collected: none may outlive a call."""
     gc.collect()
-    return {id(obj) for obj in gc.get_objects() if isinstance(obj, synchronize.SemLock)}
+    # type(), not isinstance: isinstance reads __class__, which some lazy
+    # module objects (torch.distributed) answer with a deprecation warning.
+    objects = gc.get_objects()
+    return {id(o) for o in objects if issubclass(type(o), synchronize.SemLock)}
 
 
 def _no_children_left() -> list[str]:
