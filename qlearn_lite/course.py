@@ -197,7 +197,7 @@ def course_map(available: set[int] | None = None) -> Figure:
             weight="bold",
             wrap=True,
         )
-        ax.text(x + 1.35, y + 0.7, chapter.adds, ha="center", va="center", fontsize=9)
+        ax.text(x + 1.35, y + 0.7, chapter.adds, ha="center", va="center", fontsize=8)
         ax.text(
             x + 1.35,
             y + 0.3,
