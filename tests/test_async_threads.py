@@ -119,10 +119,23 @@ def test_shared_adam_step_matches_torch_adam_through_a_long_spike():
     assert 6.0 * 0.01 < largest < 7.0 * 0.01
 
 
-def test_async_dqn_workers_keep_their_own_adam_moments():
-    """Every worker's moments are its own: nothing but theta is shared."""
-    shared_fields = {f.name for f in dataclasses.fields(at.network.SharedNet)}
-    assert shared_fields == {"flat", "target_flat", "counters"}
+def test_async_dqn_statistics_per_worker_and_shared_agree_for_one_worker():
+    """One worker: its own moments or the shared, locked ones give the same net."""
+    config = at.ASYNC_DQN_CONFIG.replace(total_steps=300)
+    nets = [
+        at.async_dqn(
+            "CartPole-v1", 1, config.replace(statistics=stats), progress=False
+        ).q
+        for stats in ("per-worker", "shared")
+    ]
+    torch.testing.assert_close(
+        torch.nn.utils.parameters_to_vector(nets[0].parameters()),
+        torch.nn.utils.parameters_to_vector(nets[1].parameters()),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    with pytest.raises(ValueError, match="statistics must be"):
+        config.replace(statistics="global")
 
 
 def test_flatten_parameters_makes_views():
