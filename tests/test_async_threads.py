@@ -678,3 +678,35 @@ def test_async_dqn_in_processes_shares_the_network():
         torch.nn.utils.parameters_to_vector(one.q.parameters()),
         torch.nn.utils.parameters_to_vector(result.q.parameters()),
     )
+
+
+def test_torch_thread_count_is_unchanged_after_every_learner():
+    """Workers set torch to 1 thread (process-wide); every learner restores it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        at.async_q_learning("FrozenLake-v1", 2, 200, progress=False)
+        assert torch.get_num_threads() == 2
+        at.async_dqn(
+            "CartPole-v1",
+            2,
+            at.ASYNC_DQN_CONFIG.replace(total_steps=200),
+            progress=False,
+        )
+        assert torch.get_num_threads() == 2
+        at.independent_agents(
+            "CartPole-v1",
+            2,
+            at.INDEPENDENT_DQN_CONFIG.replace(total_steps=300, learning_starts=100),
+            progress=False,
+        )
+        assert torch.get_num_threads() == 2
+        at.independent_agents(
+            "FrozenLake-v1",
+            2,
+            at.IndependentTableConfig(total_steps=300),
+            progress=False,
+        )
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
