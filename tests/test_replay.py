@@ -157,10 +157,14 @@ def test_batch_larger_than_capacity_keeps_the_last():
     assert buffer.position == reference.position
 
 
-@pytest.mark.parametrize("capacity", [0, -3, 2.5, True, "10"])
-def test_bad_capacity(capacity):
-    """A capacity that is not a positive int is a ValueError naming it."""
-    with pytest.raises(ValueError, match="capacity must be a positive int"):
+@pytest.mark.parametrize(
+    ("capacity", "error"),
+    [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError),
+     ("10", TypeError)],
+)  # fmt: skip
+def test_bad_capacity(capacity, error):
+    """A capacity that is not an int >= 1 is an error naming it."""
+    with pytest.raises(error, match="capacity must be an int >= 1"):
         ReplayBuffer(capacity, (4,))
 
 
@@ -169,7 +173,7 @@ def test_bad_batch_size(batch_size):
     """A batch size <= 0 is a ValueError naming it."""
     buffer = ReplayBuffer(10, (4,))
     fill(buffer, 5)
-    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
         buffer.sample(batch_size)
 
 
@@ -211,7 +215,7 @@ def test_sample_batches_shape_and_stream():
         assert torch.equal(a[0], b)
     with pytest.raises(ValueError, match="holds only 30"):
         first.sample_batches(31, 2)
-    with pytest.raises(ValueError, match="num_batches must be a positive int"):
+    with pytest.raises(ValueError, match="num_batches must be an int >= 1"):
         first.sample_batches(4, 0)
 
 

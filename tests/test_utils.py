@@ -49,14 +49,21 @@ def test_quick_mode_rejects_unknown_value(monkeypatch):
         (100, 0, "quick=.*> 0, got 0"),
         (100, -1.0, "quick=.*> 0, got -1.0"),
         (10, 20, "must not exceed full"),
-        ("100", 1, "positive number, got '100'"),
-        (True, 1, "positive number, got True"),
+        (float("nan"), 1, "full=.*> 0, got nan"),
+        (float("inf"), 1, "full=.*> 0, got inf"),
     ],
 )
 def test_budget_rejects_bad_sizes(full, quick, message):
-    """Zero, negative, non-numeric or inverted budgets are clear ValueErrors."""
+    """Zero, negative, non-finite or inverted budgets are clear ValueErrors."""
     with pytest.raises(ValueError, match=message):
         utils.budget(full=full, quick=quick)
+
+
+@pytest.mark.parametrize("full", ["100", True, None])
+def test_budget_rejects_non_numbers(full):
+    """A budget that is not a number is a TypeError saying what it got."""
+    with pytest.raises(TypeError, match=f"positive number, got {full!r}"):
+        utils.budget(full=full, quick=1)
 
 
 def test_progress_starts_no_thread(monkeypatch):
@@ -109,10 +116,13 @@ def test_worker_rngs_give_different_streams():
     assert not np.array_equal(streams[1], streams[2])
 
 
-@pytest.mark.parametrize("n", [0, -1, 2.5, True])
-def test_child_seeds_rejects_bad_counts(n):
+@pytest.mark.parametrize(
+    ("n", "error"),
+    [(0, ValueError), (-1, ValueError), (2.5, TypeError), (True, TypeError)],
+)
+def test_child_seeds_rejects_bad_counts(n, error):
     """The number of workers must be a whole number >= 1."""
-    with pytest.raises(ValueError, match="int >= 1"):
+    with pytest.raises(error, match="int >= 1"):
         utils.child_seeds(0, n)
 
 
@@ -240,10 +250,14 @@ def test_get_device_cpu_and_auto():
     assert utils.get_device(" AUTO ").type == expected
 
 
-@pytest.mark.parametrize("name", ["gpu", "cuda:x", "tpu", "", 0])
-def test_get_device_unknown_names(name):
-    """Unknown device names are a ValueError listing the accepted ones."""
-    with pytest.raises(ValueError, match="'auto', 'cpu', 'cuda' or 'cuda:N'"):
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [("gpu", ValueError), ("cuda:x", ValueError), ("tpu", ValueError),
+     ("", ValueError), (0, TypeError)],
+)  # fmt: skip
+def test_get_device_unknown_names(name, error):
+    """Unknown device names are an error listing the accepted ones."""
+    with pytest.raises(error, match="'auto', 'cpu', 'cuda' or 'cuda:N'"):
         utils.get_device(name)
 
 
@@ -298,7 +312,7 @@ def test_make_env_unknown_id_suggests_close_match():
 
 def test_make_env_rejects_non_string_id():
     """The id must be a string."""
-    with pytest.raises(ValueError, match="registered id string"):
+    with pytest.raises(TypeError, match="registered id string"):
         utils.make_env(42)
 
 
