@@ -200,10 +200,14 @@ def test_polyak_update_mixes():
     torch.testing.assert_close(target.layers[0].weight, torch.tensor([[1.0, 6.0]]))
 
 
-@pytest.mark.parametrize("tau", [-0.1, 1.5, float("nan"), "0.5"])
-def test_polyak_update_rejects_bad_tau(tau):
-    """tau outside [0, 1] is a ValueError naming tau."""
-    with pytest.raises(ValueError, match="tau must be"):
+@pytest.mark.parametrize(
+    ("tau", "error"),
+    [(-0.1, ValueError), (1.5, ValueError), (float("nan"), ValueError),
+     ("0.5", TypeError)],
+)  # fmt: skip
+def test_polyak_update_rejects_bad_tau(tau, error):
+    """tau outside [0, 1] is a ValueError naming tau, a string a TypeError."""
+    with pytest.raises(error, match="tau must be"):
         polyak_update(QNetwork(2, 2), QNetwork(2, 2), tau)
 
 
@@ -233,13 +237,19 @@ def test_qnetwork_shapes():
 
 
 @pytest.mark.parametrize(
-    "kwargs",
-    [{"obs_dim": 0}, {"n_actions": -1}, {"hidden": (64, 0)}, {"hidden": (1.5,)}],
+    ("kwargs", "error"),
+    [
+        ({"obs_dim": 0}, ValueError),
+        ({"n_actions": -1}, ValueError),
+        ({"hidden": (64, 0)}, ValueError),
+        ({"hidden": (1.5,)}, TypeError),
+        ({"obs_dim": 4.0}, TypeError),
+    ],
 )
-def test_qnetwork_bad_sizes(kwargs):
-    """Non-positive sizes are a ValueError."""
+def test_qnetwork_bad_sizes(kwargs, error):
+    """Non-positive sizes are a ValueError, non-int ones a TypeError."""
     args = {"obs_dim": 4, "n_actions": 2, "hidden": (8,)} | kwargs
-    with pytest.raises(ValueError):
+    with pytest.raises(error):
         QNetwork(**args)
 
 
