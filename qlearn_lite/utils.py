@@ -225,16 +225,18 @@ def check_memory(
     what: str,
     nbytes: int,
     device: str | torch.device = "cpu",
-    warn_bytes: int = MEMORY_WARN_BYTES,
+    warn_bytes: int | None = None,
 ) -> int:
     """Check, before allocating, that ``nbytes`` for ``what`` fit on ``device``.
 
     Raises ``ValueError`` when ``nbytes`` exceeds the memory available now
     (:func:`available_memory`) and warns with a ``ResourceWarning`` when it
-    exceeds ``warn_bytes`` (:data:`MEMORY_WARN_BYTES`, 1 GiB); both messages
-    say how many bytes ``what`` needs. Returns ``nbytes``.
+    exceeds ``warn_bytes`` (None: :data:`MEMORY_WARN_BYTES`, 1 GiB); both
+    messages say how many bytes ``what`` needs. Returns ``nbytes``.
     """
     nbytes = int(nbytes)
+    if warn_bytes is None:
+        warn_bytes = MEMORY_WARN_BYTES
     available = available_memory(device)
     if available is not None and nbytes > available:
         raise ValueError(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import random
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -334,3 +336,63 @@ def test_setup_prints_versions_device_and_mode(monkeypatch, capsys):
 def test_peak_memory_is_plausible():
     """Peak memory of this process is positive and below the machine's size."""
     assert 10 < utils.peak_memory_mb() < 24 * 1024
+
+
+# ------------------------------------------------------------- hostile input
+@pytest.mark.parametrize(
+    ("call", "error", "phrase"),
+    [
+        (lambda: utils.budget(full="100", quick=1), TypeError, "positive number"),
+        (lambda: utils.budget(full=math.inf, quick=1), ValueError, "> 0"),
+        (lambda: utils.check_int("n", 1.5), TypeError, "n must be an int >= 1"),
+        (lambda: utils.check_int("n", 0), ValueError, "n must be an int >= 1"),
+        (lambda: utils.check_number("x", math.nan, 0, 1), ValueError, "x must be in"),
+        (lambda: utils.check_number("x", "1", 0, 1), TypeError, "x must be a number"),
+        (lambda: utils.check_unit("eps", 5), ValueError, r"eps must be in \[0, 1\]"),
+        (lambda: utils.check_finite("lr", math.inf), ValueError, "lr must be finite"),
+        (lambda: utils.check_seed(2**64), ValueError, r"below 2\*\*64"),
+        (lambda: utils.check_seed(-1), ValueError, "non-negative int"),
+        (lambda: utils.check_seed(np.float64(1)), TypeError, "non-negative int"),
+        (lambda: utils.seed_everything(2**64), ValueError, r"below 2\*\*64"),
+        (lambda: utils.child_seeds(0, 0), ValueError, "child seeds"),
+        (lambda: utils.child_seeds(2**70, 2), ValueError, "seed must be"),
+        (lambda: utils.worker_rngs(0, "2"), TypeError, "child seeds"),
+        (lambda: utils.get_device(0), TypeError, "device must be"),
+        (lambda: utils.get_device("gpu"), ValueError, "device must be"),
+        (lambda: utils.make_env(42), TypeError, "registered id string"),
+        (lambda: utils.make_env("Nope-v0"), ValueError, "unknown environment id"),
+        (lambda: utils.make_env("CartPole-v1", seed=-1), ValueError, "seed must"),
+        (lambda: utils.setup(seed=2**64), ValueError, r"below 2\*\*64"),
+        (lambda: utils.check_memory("a table", 2**80), ValueError, "a table needs"),
+    ],
+)
+def test_utils_rejects_hostile_input(call, error, phrase):
+    """Every public helper raises its own error naming the bad argument."""
+    with pytest.raises(error, match=phrase):
+        call()
+
+
+def test_check_helpers_accept_numpy_scalars():
+    """np.int64 and np.float32 are as good as Python numbers, and come back as them."""
+    assert utils.check_int("n", np.int64(3)) == 3
+    assert type(utils.check_seed(np.uint64(2**64 - 1))) is int
+    assert utils.check_unit("eps", np.float32(0.5)) == 0.5
+    assert utils.child_seeds(np.int64(1), np.int64(2)) == utils.child_seeds(1, 2)
+
+
+def test_check_memory_warns_above_the_threshold_and_raises_above_available(
+    monkeypatch,
+):
+    """Above MEMORY_WARN_BYTES a ResourceWarning; above what is free an error."""
+    monkeypatch.setattr(utils, "MEMORY_WARN_BYTES", 1000)
+    with pytest.warns(ResourceWarning, match="2000 bytes|takes"):
+        assert utils.check_memory("a buffer", 2000) == 2000
+    monkeypatch.setattr(utils, "available_memory", lambda device="cpu": 500)
+    with pytest.raises(ValueError, match="a buffer needs .* only .* available"):
+        utils.check_memory("a buffer", 600)
+
+
+def test_has_time_limit_looks_at_the_wrappers():
+    """gym.make wraps CartPole in a TimeLimit; .unwrapped has none."""
+    env = gym.make("CartPole-v1")
+    assert utils.has_time_limit(env) and not utils.has_time_limit(env.unwrapped)
