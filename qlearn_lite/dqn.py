@@ -710,6 +710,16 @@ def evaluate(
         act = make_greedy_actor(q_net)
         returns = np.zeros(episodes)
         obs, _ = env.reset(seed=seed)
+        if not isinstance(q_net, QNetwork):  # another module: try it once
+            try:
+                act(obs)
+            except (RuntimeError, ValueError, IndexError) as error:
+                raise ValueError(
+                    f"q_net can not act on this env's observations (shape "
+                    f"{np.shape(obs)}): expected a module mapping obs float32 "
+                    f"[batch, obs_dim] to Q [batch, n_actions]; torch said: "
+                    f"{str(error).splitlines()[0]}"
+                ) from error
         for episode in range(episodes):
             if episode > 0:
                 obs, _ = env.reset()
@@ -932,6 +942,11 @@ def _train_dqn(env_id_or_fn: EnvSpec, config: DQNConfig, progress: bool) -> DQNR
 CHECKPOINT_FORMAT = "qlearn_lite.dqn/1"
 
 
+def _check_path(path: Any) -> None:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or a path, got {path!r}")
+
+
 def save(path: str | os.PathLike, q_net: QNetwork, config: DQNConfig) -> None:
     """Save a trained agent: the network's weights, its shape and the config.
 
@@ -939,6 +954,7 @@ def save(path: str | os.PathLike, q_net: QNetwork, config: DQNConfig) -> None:
     reads it with ``torch.load(..., weights_only=True)``, which can not run
     code hidden in a malicious file.
     """
+    _check_path(path)
     if not isinstance(q_net, QNetwork):
         raise TypeError(f"q_net must be a QNetwork, got {type(q_net).__name__}")
     if not isinstance(config, DQNConfig):
@@ -966,6 +982,7 @@ def load(
     Uses ``torch.load(weights_only=True)`` only; any file that is not a
     qlearn_lite DQN checkpoint raises ``ValueError`` saying so.
     """
+    _check_path(path)
     device = get_device(device)
     try:
         checkpoint = torch.load(path, map_location=device, weights_only=True)

@@ -39,6 +39,7 @@ give the exact numbers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -52,6 +53,7 @@ from qlearn_lite.tabular import (
     _check_alpha,
     _check_epsilon,
     _check_gamma,
+    _check_record_memory,
     _epsilon_at,
     _epsilon_greedy,
     _initial_q,
@@ -158,6 +160,8 @@ class ReplayBuffer:
         if isinstance(obs_shape, (int, np.integer)) and not isinstance(obs_shape, bool):
             obs_shape = (obs_shape,)
         expected = "a tuple of ints >= 1 such as (4,) or ()"
+        if isinstance(obs_shape, np.ndarray) and obs_shape.ndim == 1:
+            obs_shape = tuple(obs_shape.tolist())
         if not isinstance(obs_shape, (tuple, list)):
             raise TypeError(f"obs_shape must be {expected}, got {obs_shape!r}")
         for size in obs_shape:
@@ -176,7 +180,7 @@ class ReplayBuffer:
                 f"np.float32, np.int64 or np.uint8, got {obs_dtype!r}"
             )
         self.rng = np.random.default_rng(None if seed is None else check_seed(seed))
-        obs_nbytes = self.obs_dtype.itemsize * int(np.prod(self.obs_shape))
+        obs_nbytes = self.obs_dtype.itemsize * math.prod(self.obs_shape)
         check_memory(
             f"a ReplayBuffer of {self.capacity} transitions",
             self.capacity * (2 * obs_nbytes + 8 + 4 + 1),
@@ -454,6 +458,7 @@ def replay_q_learning(
     if snapshot_every is not None:
         snapshot_every = _positive_int("snapshot_every", snapshot_every)
     Q = _initial_q(q_init, n_states, n_actions, broadcast=True)
+    _check_record_memory(episodes, Q, snapshot_every)
     agent_seed, env_seed, buffer_seed = child_seeds(seed, 3)
     rng = np.random.default_rng(agent_seed)
     buffer = ReplayBuffer(buffer_size, (), np.int64, seed=buffer_seed)

@@ -39,6 +39,7 @@ import numpy as np
 from qlearn_lite.utils import (
     check_finite,
     check_int,
+    check_memory,
     check_number,
     check_seed,
     child_seeds,
@@ -520,6 +521,15 @@ def _initial_q(
     return q
 
 
+def _check_record_memory(episodes: int, Q: np.ndarray, every: int | None) -> None:
+    """The per-episode records (and snapshots) fit in memory: checked first."""
+    snapshots = episodes // every if every else 0
+    check_memory(
+        f"the records of {episodes} episodes",
+        episodes * (8 + 8 + 8 + 1) + snapshots * Q.nbytes,
+    )
+
+
 def _epsilon_at(epsilon: Epsilon, episode: int) -> float:
     if callable(epsilon):
         return _check_epsilon(epsilon(episode), f" (schedule at episode {episode})")
@@ -546,6 +556,7 @@ def _train(
     if snapshot_every is not None:
         snapshot_every = check_int("snapshot_every", snapshot_every)
     Q = _initial_q(q_init, n_states, n_actions)
+    _check_record_memory(episodes, Q, snapshot_every)
     agent_seed, env_seed = child_seeds(seed, 2)
     rng = np.random.default_rng(agent_seed)
 
@@ -823,7 +834,10 @@ def success_probability(
     success = np.zeros(n_states)
     for _ in range(horizon):
         value = np.where(good, 1.0, np.where(terminated, 0.0, success[next_state]))
+        previous = success
         success = np.bincount(state, weights=prob * value, minlength=n_states)
+        if np.array_equal(success, previous):
+            break  # a fixed point: every later step gives the same numbers
     start_states = _start_distribution(env)
     return float(start_states @ success)
 

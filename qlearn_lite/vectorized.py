@@ -417,6 +417,14 @@ def vectorized_q_learning(
                 f"the TorchTabularEnv has {env.num_envs} envs but num_envs is "
                 f"{num_envs}"
             )
+        if not (isinstance(device, str) and device == "auto") and (
+            _resolve_device(device) != env.device
+        ):
+            raise ValueError(
+                f"device is {device!r} but the TorchTabularEnv is on {env.device}: "
+                "the learner runs on the env's device; pass device='auto' or "
+                "build the env on the device you want"
+            )
         device = env.device
     else:
         device = _resolve_device(device)

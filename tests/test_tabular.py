@@ -505,6 +505,8 @@ TRAIN = dict(episodes=2, alpha=0.1, gamma=0.9, epsilon=0.1, progress=False)
          "episodes"),
         (lambda: tabular.success_probability(LAKE, np.full(16, 7)), ValueError,
          r"actions in \[0, 4\)"),
+        (lambda: tabular.q_learning(LAKE, **TRAIN | {"episodes": 10**15}),
+         ValueError, "the records of 1000000000000000 episodes needs"),
         (lambda: tabular.success_probability(LAKE, np.zeros(16), 10), ValueError,
          "int array"),
     ],
@@ -530,6 +532,15 @@ def test_tabular_learners_accept_numpy_scalars():
         progress=False,
     ).q
     np.testing.assert_array_equal(got, expected)
+
+
+def test_success_probability_stops_at_its_fixed_point():
+    """A huge horizon does not loop: the exact chance stops changing."""
+    lake = gym.make("FrozenLake-v1", is_slippery=False)
+    _, q_star = tabular.value_iteration(lake, 0.9)
+    policy = tabular.greedy_policy(q_star)
+    assert tabular.success_probability(lake, policy, horizon=10**15) == 1.0
+    assert tabular.success_probability(lake, policy, horizon=5) == 0.0
 
 
 def test_evaluate_policy_caps_an_env_without_time_limit():
