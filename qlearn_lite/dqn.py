@@ -417,6 +417,7 @@ class DQNConfig:
             )
         put("hidden", _check_hidden(self.hidden, field_name("hidden")))
         _check_device_name(self.device, field_name("device"))
+        put("device", str(self.device))  # a torch.device saves as its name
         if self.restore_best and self.eval_every == 0:
             raise ValueError("DQNConfig.restore_best=True needs eval_every > 0")
         # Sampling batch_size transitions needs them stored: with n-step

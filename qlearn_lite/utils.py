@@ -360,14 +360,21 @@ def make_env(env_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
             f"unknown environment id {env_id!r}: expected one registered with "
             f"Gymnasium (see gymnasium.registry){hint}"
         )
+    if seed is not None:
+        seed = check_seed(seed)  # before building the env
     if kwargs.get("render_mode") == "rgb_array":
         # Drawing into an array needs no window: keep pygame's SDL from probing
         # for a display (it prints an error on headless machines and Binder).
         # A later render_mode="human" in the same process would need this unset.
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    env = gym.make(env_id, **kwargs)
+    try:
+        env = gym.make(env_id, **kwargs)
+    except TypeError as error:  # an argument the env does not take
+        raise TypeError(
+            f"make_env({env_id!r}, ...): an argument in {sorted(kwargs)} is not "
+            f"one that {env_id} takes ({str(error).split(' was raised')[0]})"
+        ) from error
     if seed is not None:
-        seed = check_seed(seed)
         env.reset(seed=seed)
         env.action_space.seed(seed)
         env.observation_space.seed(seed)

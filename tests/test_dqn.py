@@ -580,6 +580,7 @@ def test_config_accepts_numpy_scalars_and_stores_python_values(tmp_path):
     )  # fmt: skip
     assert type(config.seed) is int and type(config.gamma) is float
     assert config.gamma == 0.5 and config.hidden == (8,) and config.double is True
+    assert DQNConfig(device=torch.device("cpu")).device == "cpu"
     dqn.save(tmp_path / "agent.pt", QNetwork(4, 2, hidden=(8,)), config)
     assert dqn.load(tmp_path / "agent.pt")[1] == config
     online, target = QNetwork(1, 1, hidden=()), QNetwork(1, 1, hidden=())

@@ -362,6 +362,11 @@ def test_peak_memory_is_plausible():
         (lambda: utils.make_env(42), TypeError, "registered id string"),
         (lambda: utils.make_env("Nope-v0"), ValueError, "unknown environment id"),
         (lambda: utils.make_env("CartPole-v1", seed=-1), ValueError, "seed must"),
+        (
+            lambda: utils.make_env("CartPole-v1", foo=1),
+            TypeError,
+            r"an argument in \['foo'\] is not one that CartPole-v1 takes",
+        ),
         (lambda: utils.setup(seed=2**64), ValueError, r"below 2\*\*64"),
         (lambda: utils.check_memory("a table", 2**80), ValueError, "a table needs"),
     ],
