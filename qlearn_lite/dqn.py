@@ -94,7 +94,21 @@ class QNetwork(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        """``obs [batch, obs_dim]`` (or ``[obs_dim]``) -> ``Q [batch, n_actions]``."""
+        """``obs [batch, obs_dim]`` (or ``[obs_dim]``) -> ``Q [batch, n_actions]``.
+
+        ``TypeError`` for a non-tensor, ``ValueError`` for a last axis that is
+        not ``obs_dim`` (one shape comparison: cheap next to the layers).
+        """
+        if not isinstance(obs, torch.Tensor):
+            raise TypeError(
+                f"obs must be a float tensor [batch, {self.obs_dim}], got "
+                f"{type(obs).__name__}"
+            )
+        if obs.ndim == 0 or obs.shape[-1] != self.obs_dim:
+            raise ValueError(
+                f"obs must have shape [batch, {self.obs_dim}] or [{self.obs_dim}] "
+                f"for this QNetwork(obs_dim={self.obs_dim}), got {tuple(obs.shape)}"
+            )
         return self.layers(obs)
 
 

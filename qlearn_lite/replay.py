@@ -330,8 +330,8 @@ class ReplayBuffer:
 
         ``action`` must be an int >= 0, ``reward`` a finite number and
         ``terminated`` a bool (``TypeError`` or ``ValueError`` otherwise);
-        observations must have the buffer's shape and a dtype that casts to
-        its dtype without losing the kind (no floats into an int buffer).
+        observations must have the buffer's shape and values that its dtype
+        keeps (no 1.7 into an int buffer, no 300 into a uint8 one).
         """
         if (discount is None) != (self.discounts is None):
             raise ValueError(

@@ -180,6 +180,12 @@ def transition_table(env: gym.Env) -> TransitionTable:
         reward=np.asarray(reward, dtype=np.float64),
         terminated=np.asarray(terminated, dtype=bool),
     )
+    if ((result.next_state < 0) | (result.next_state >= n_states)).any():
+        raise ValueError(f"P holds a next state outside [0, {n_states})")
+    if not (np.isfinite(result.prob).all() and (result.prob >= 0).all()):
+        raise ValueError("P holds a probability that is negative, NaN or inf")
+    if not np.isfinite(result.reward).all():
+        raise ValueError("P holds a reward that is NaN or inf")
     totals = np.bincount(
         result.state * n_actions + result.action,
         weights=result.prob,

@@ -200,7 +200,9 @@ def available_memory(device: str | torch.device = "cpu") -> int | None:
     ``/proc/meminfo``'s ``MemAvailable``; a CUDA device's free memory from
     ``torch.cuda.mem_get_info``.
     """
-    device = torch.device(device)
+    device = get_device(device) if isinstance(device, str) else device
+    if not isinstance(device, torch.device):
+        raise TypeError(f"device must be a str or a torch.device, got {device!r}")
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
     if device.type != "cpu":
@@ -266,6 +268,8 @@ def has_time_limit(env: gym.Env) -> bool:
     ``gym.make(...).unwrapped`` keeps its spec's ``max_episode_steps`` but has
     no time limit left, and a policy that never finishes would loop forever.
     """
+    if not isinstance(env, gym.Env):
+        raise TypeError(f"expected a Gymnasium env, got {type(env).__name__}")
     while isinstance(env, gym.Wrapper):
         if isinstance(env, gym.wrappers.TimeLimit):
             return True

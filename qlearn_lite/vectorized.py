@@ -446,12 +446,9 @@ def vectorized_q_learning(
         unit="step",
         **({} if progress else {"disable": True}),
     ):
-        if callable(epsilon):  # a schedule: checked at every step (on the host)
-            eps = check_unit(
-                f"epsilon (schedule at step {step - 1})", epsilon(step - 1)
-            )
-        else:
-            eps = epsilon
+        eps = epsilon(step - 1) if callable(epsilon) else epsilon
+        if type(eps) is not float or not 0.0 <= eps <= 1.0:  # a schedule's value
+            eps = check_unit(f"epsilon (schedule at step {step - 1})", eps)
         # batched_epsilon_greedy(q_table[state]), worked out per state: faster.
         # The pure functions without their checks (done once above).
         action = _table_epsilon_greedy(q_table, state, eps, generator)

@@ -509,6 +509,14 @@ TRAIN = dict(episodes=2, alpha=0.1, gamma=0.9, epsilon=0.1, progress=False)
         (lambda: tabular.transition_table(gym.make("CartPole-v1")), TypeError, "Box"),
         (lambda: tabular.terminal_states(None), TypeError, "Gymnasium env"),
         (lambda: tabular.value_iteration(LAKE, 1.5), ValueError, "gamma"),
+        (lambda: tabular.transition_table(TableEnv({0: {0: [(1.0, 3, 0.0, True)]}})),
+         ValueError, r"next state outside \[0, 1\)"),
+        (lambda: tabular.transition_table(TableEnv(
+            {0: {0: [(1.5, 0, 0.0, True), (-0.5, 0, 0.0, True)]}})), ValueError,
+         "probability that is negative"),
+        (lambda: tabular.value_iteration(
+            TableEnv({0: {0: [(1.0, 0, math.nan, True)]}}), 0.9), ValueError,
+         "reward that is NaN"),
         (lambda: tabular.value_iteration(LAKE, 0.9, tol=0), ValueError, "tol"),
         (lambda: tabular.value_iteration(LAKE, 0.9, tol="1"), TypeError, "tol"),
         (lambda: tabular.td_target(1.0, 0.0, False, math.nan), ValueError, "gamma"),

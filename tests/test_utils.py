@@ -369,6 +369,9 @@ def test_peak_memory_is_plausible():
         ),
         (lambda: utils.setup(seed=2**64), ValueError, r"below 2\*\*64"),
         (lambda: utils.check_memory("a table", 2**80), ValueError, "a table needs"),
+        (lambda: utils.available_memory("gpu"), ValueError, "device must be"),
+        (lambda: utils.available_memory(0), TypeError, "device must be"),
+        (lambda: utils.has_time_limit("CartPole-v1"), TypeError, "Gymnasium env"),
     ],
 )
 def test_utils_rejects_hostile_input(call, error, phrase):

@@ -673,3 +673,21 @@ def test_batched_envs_accept_legal_action_dtypes():
     carts = _cartpole()
     obs = carts.step(torch.tensor([1, 0, 1], dtype=torch.int32))[0]
     assert obs.shape == (3, 4) and torch.isfinite(obs).all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_check_actions_on_cuda_rejects_out_of_range_actions():
+    """With check_actions=True a GPU env checks its actions too (one sync)."""
+    carts = TorchCartPole(3, "cuda", seed=0, check_actions=True)
+    carts.reset()
+    with pytest.raises(ValueError, match=r"actions must be in \[0, 2\), got 2"):
+        carts.step(torch.tensor([0, 1, 2], device=carts.device))
+    lake = TorchTabularEnv.from_gymnasium(
+        gym.make("FrozenLake-v1"), 2, "cuda", seed=0, check_actions=True
+    )
+    lake.reset()
+    assert not TorchTabularEnv.from_gymnasium(
+        gym.make("FrozenLake-v1"), 2, "cuda"
+    ).check_actions  # the default on a GPU: no per-step sync
+    with pytest.raises(ValueError, match=r"actions must be in \[0, 4\), got 4"):
+        lake.step(torch.tensor([4, 0], device=lake.device))
