@@ -327,11 +327,16 @@ class Explorer:
 
     # ----------------------------------------------------------- display
     def _ipython_display_(self) -> None:
-        """In IPython: the sliders, then the picture as a PNG output of its own."""
+        """In IPython: the sliders, then the picture as a PNG output of its own.
+
+        The sliders' output carries the text summary as its ``text/plain``,
+        which is what a viewer without widgets shows in their place.
+        """
         from IPython.display import Image, display
 
-        if self.box is not None:
-            display(self.box)
+        controls = self._repr_mimebundle_()
+        del controls["image/png"]
+        display(controls, raw=True)
         self._picture = display(Image(data=self.png, format="png"), display_id=True)
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:

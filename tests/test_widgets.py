@@ -77,14 +77,15 @@ def test_displayed_explorer_stores_its_picture_as_a_png_output(monkeypatch):
         def update(self, obj):
             updates.append(obj)
 
-    def display(obj, display_id=None):
+    def display(obj, display_id=None, raw=False):
         shown.append(obj)
         return Handle() if display_id else None
 
     monkeypatch.setattr(IPython.display, "display", display)
     shown_explorer = explorer("FrozenLake-v1", interactive=True, episodes=100)
     shown_explorer._ipython_display_()
-    assert shown[0] is shown_explorer.box
+    assert WIDGET_VIEW in shown[0] and "image/png" not in shown[0]
+    assert shown[0]["text/plain"].startswith("Q-learning: alpha 0.1")
     assert type(shown[1]).__name__ == "Image" and shown[1].data == shown_explorer.png
     shown_explorer.controls["alpha"].value = 0.5
     assert updates and updates[-1].data == shown_explorer.png != shown[1].data
