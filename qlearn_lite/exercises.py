@@ -1772,9 +1772,9 @@ EXERCISES: tuple[Exercise, ...] = (
     ),
     Exercise(
         "01-2",
-        "bellman_backup",
+        "bellman_backup_arrays",
         "check_bellman_backup",
-        "def bellman_backup(V, P, R, gamma):",
+        "def bellman_backup_arrays(V, P, R, gamma):",
         """\
     # Q[s, a] = R[s, a] + gamma * sum_s' P[s, a, s'] V[s']: an expectation.
     return R + gamma * P @ V
