@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from qlearn_lite.exercises import EXERCISES, Exercise  # noqa: E402
 
 META = "qlearn_lite"
+EXISTING_EXERCISES = ("02", "03")  # notebooks with exercises written in them
 SUMMARY = "## Summary"
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
@@ -553,19 +554,31 @@ def solution_source(exercise: Exercise) -> str:
     )
 
 
-def exercise_cells(exercise: Exercise) -> list:
-    """Statement, stub, hidden solution and check of one exercise."""
-    key, statement = exercise.key, STATEMENTS[exercise.key]
+def statement_text(exercise: Exercise, student: bool = False) -> str:
+    """The markdown statement of ``exercise`` (the student edition's without
+    the folded solution, which it leaves out)."""
+    statement = STATEMENTS[exercise.key]
     text = (
-        f"### Exercise {_number(key)}: {statement.title}\n\n{statement.text}\n\n"
-        f"Write your function in the first cell below and run the check cell, "
+        f"### Exercise {_number(exercise.key)}: {statement.title}\n\n"
+        f"{statement.text}\n\n"
+        "Write your function in the first cell below and run the check cell, "
         f"`{exercise.checker}({exercise.name})`: it runs your function on small "
-        "cases, edge cases included, and says in one sentence what is wrong. "
-        "The folded cell after it is the solution, which passes the same check; "
-        "open it only when you are done."
+        "cases, edge cases included, and says in one sentence what is wrong."
     )
+    if not student:
+        text += (
+            " The folded cell after it is the solution, which passes the same "
+            "check; open it only when you are done."
+        )
     if exercise.pair_work:
         text += " *Good for pair work.*"
+    return text
+
+
+def exercise_cells(exercise: Exercise) -> list:
+    """Statement, stub, check and folded solution of one exercise."""
+    key = exercise.key
+    text = statement_text(exercise)
     solution_meta = {
         "jupyter": {"source_hidden": True},
         "tags": ["solution"],
@@ -578,12 +591,11 @@ def exercise_cells(exercise: Exercise) -> list:
             "task": False,
         },
     }
-    check_meta = {
+    check_meta = {  # nbgrader: a read-only cell
         "nbgrader": {
-            "grade": True,
+            "grade": False,
             "grade_id": f"exercise-{key}-check",
             "locked": True,
-            "points": 1,
             "schema_version": 3,
             "solution": False,
             "task": False,
@@ -666,7 +678,9 @@ def cells_for(number: str) -> list:
             cells += exercise_cells(exercise)
     questions = QUIZZES.get(number, ())
     if questions:
-        heading = "### Self-check" if exercises else "## Self-check"
+        # Notebooks 02 and 03 have exercise sections of their own already.
+        inside = exercises or number in EXISTING_EXERCISES
+        heading = "### Self-check" if inside else "## Self-check"
         cells.append(
             _markdown(
                 f"{number}-quiz",
