@@ -1,4 +1,4 @@
-"""Tests of tools/make_student.py: the student edition of the course."""
+"""Tests of tools/make_student.py (the student edition) and tools/teaching_guide.py."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 import course_header  # noqa: E402
 import exercise_cells  # noqa: E402
 import make_student  # noqa: E402
+import teaching_guide  # noqa: E402
 
 from qlearn_lite import exercises  # noqa: E402
 
@@ -217,3 +218,46 @@ def test_assert_checks_option(editions, tmp_path):
         if c["metadata"].get("qlearn_lite", {}).get("role") == "check"
     ]
     assert checks and all("assert passed" in "".join(c["source"]) for c in checks)
+
+
+# ------------------------------------------------------ the teacher's guide
+
+
+def test_guide_and_readme_are_up_to_date():
+    """docs/teaching.md and README hold what tools/teaching_guide.py generates."""
+    assert teaching_guide.main(["--check"]) == 0, (
+        "run `python tools/teaching_guide.py` (runtimes or exercises changed)"
+    )
+
+
+def test_guide_runtimes_match_the_notebooks_records():
+    """Each row of the runtime table shows the notebook's recorded times."""
+    guide = (ROOT / "docs" / "teaching.md").read_text(encoding="utf-8")
+    rows = {
+        line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[3:5]]
+        for line in guide.split("<!-- runtimes")[1]
+        .split("<!-- /runtimes")[0]
+        .split("\n")
+        if line.startswith("| ") and line[2:4].isdigit()
+    }
+    for path in NOTEBOOKS:
+        record = json.loads(path.read_text(encoding="utf-8"))["metadata"]["qlearn_lite"]
+        full, quick = rows[path.name[:2]]
+        assert full == course_header.runtime_text(record["runtime_seconds"])
+        if "quick_runtime_seconds" in record:
+            assert quick == course_header.runtime_text(record["quick_runtime_seconds"])
+        else:
+            assert quick == "not recorded"
+
+
+def test_readme_counts_match_the_stubs_of_the_solution_edition(editions):
+    """README's exercises per notebook = the stubs the solution edition holds."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for path in sorted(editions[0].glob("*.ipynb")):
+        stubs = sum(
+            cell.cell_type == "code" and "raise NotImplementedError" in cell.source
+            for cell in cells(path)
+        )
+        word = "exercise" if stubs == 1 else "exercises"
+        assert f"{path.name[:2]}: {stubs} {word}," in readme
+    assert "[teacher's guide](docs/teaching.md)" in readme
