@@ -1718,6 +1718,201 @@ def check_predicted_throughput(function: Callable) -> bool:
     )
 
 
+# ------------------------------------------ 08: policy lag, measured
+def _policy_lag_cases(function: Callable) -> None:
+    for name, acted, learner in (
+        ("a chunk acted with versions [3, 3, 4, 5] reaching a learner at 6",
+         [3, 3, 4, 5], 6),
+        ("a chunk acted with the learner's own version 2", [2, 2], 2),
+        ("a one-step chunk acted with version 0 reaching a learner at 9", [0], 9),
+    ):  # fmt: skip
+        returned = _attempt(
+            function, np.array(acted, dtype=np.int64), learner, when=f"on {name}"
+        )
+        if not isinstance(returned, tuple) or len(returned) != 2:
+            raise _Wrong(
+                f"on {name} your function returned {returned!r}; return a tuple "
+                "(mean lag, max lag)."
+            )
+        got = _numbers(returned, (2,), "(mean lag, max lag)")
+        lags = learner - np.array(acted, dtype=np.float64)
+        expected = np.array([lags.mean(), lags.max()])
+        if _close(got, expected):
+            continue
+        mistakes = {
+            "you subtracted the wrong way round; the lag is the learner's version "
+            "minus the version that acted, never negative": np.array(
+                [-lags.mean(), -lags.min()]
+            ),
+            "you reported the smallest lag as the max; the largest lag comes from "
+            "the oldest version in the chunk": np.array([lags.mean(), lags.min()]),
+            "you measured only the chunk's last transition": np.array(
+                [lags[-1], lags[-1]]
+            ),
+        }
+        raise _Wrong(
+            f"on {name} (mean, max) lag is {_fmt(expected)}, you returned "
+            f"{_fmt(got)}{_diagnose(got, mistakes)}."
+        )
+    try:
+        returned = function(np.array([], dtype=np.int64), 3)
+    except NotImplementedError:
+        raise _NotAttempted from None
+    except ValueError:
+        return
+    except Exception as error:
+        raise _Wrong(
+            f"an empty chunk should raise ValueError, yours raised "
+            f"{type(error).__name__}: {error}"
+        ) from None
+    raise _Wrong(
+        f"an empty chunk returned {returned!r}; it has no lag to measure, raise "
+        "ValueError."
+    )
+
+
+def check_policy_lag(function: Callable) -> bool:
+    """Check ``function(acted_versions, learner_version) -> (mean, max)``: the
+    policy lag of a chunk, the learner's weight version minus the version each
+    transition was acted with; ``ValueError`` for an empty chunk.
+    """
+    return _run(
+        function,
+        _policy_lag_cases,
+        "policy lag: learner's version minus the acting version, mean and max.",
+    )
+
+
+# ------------------------------------------ 10: how much to batch per call
+def smallest_batch(call_seconds: float, transition_seconds: float, overhead: float):
+    """The smallest batch whose per-call cost is at most ``overhead`` of a call.
+
+    A Ray call moving ``b`` transitions costs ``call_seconds + b *
+    transition_seconds``; the fixed part's share is ``call_seconds / (that)``.
+    """
+    batch = math.ceil(
+        call_seconds * (1 - overhead) / (overhead * transition_seconds) - 1e-9
+    )
+    return max(batch, 1)
+
+
+def _batch_cases(function: Callable) -> None:
+    for call, per, overhead in (
+        (1e-3, 1.1e-6, 0.1),  # 1 ms per call, 1.1 us per transition: 8182
+        (1e-3, 3e-6, 0.05),  # 6333.33 -> 6334
+        (1e-3, 1e-3, 0.5),  # an exact boundary: 1
+        (1e-4, 1e-3, 0.5),  # any batch will do: at least 1
+    ):
+        setting = (
+            f"a call cost of {call * 1e3:g} ms, {per * 1e6:g} us per transition and "
+            f"at most {overhead:.0%} overhead"
+        )
+        returned = _attempt(function, call, per, overhead, when=f"for {setting}")
+        if isinstance(returned, bool) or not isinstance(returned, (int, np.integer)):
+            raise _Wrong(
+                f"for {setting} you returned {returned!r}; return a whole number of "
+                "transitions, an int."
+            )
+        expected = smallest_batch(call, per, overhead)
+        got = int(returned)
+        if got == expected:
+            continue
+        raw = call * (1 - overhead) / (overhead * per)
+        if got == math.floor(raw - 1e-9) and got < expected:
+            hint = (
+                ": you rounded down, which leaves the overhead just above the "
+                "limit; round up"
+            )
+        elif got == math.ceil(call / (overhead * per) - 1e-9):
+            hint = (
+                ": you compared the call's cost with the transitions' cost alone; "
+                "the overhead is its share of the whole call, call / (call + b t)"
+            )
+        elif got < 1:
+            hint = ": a call carries at least one transition"
+        else:
+            hint = ""
+        raise _Wrong(
+            f"for {setting} the smallest batch is {expected}, you returned {got}{hint}."
+        )
+
+
+def check_smallest_batch(function: Callable) -> bool:
+    """Check ``function(call_seconds, transition_seconds, overhead) -> batch``
+    against :func:`smallest_batch`.
+    """
+    return _run(
+        function,
+        _batch_cases,
+        "batch size: the smallest batch that keeps a call's overhead in bounds.",
+    )
+
+
+# ------------------------------------------ 11: honest speed-up ratios
+def _speedup_cases(function: Callable) -> None:
+    for name, measured, cores in (
+        ("steps/s {1: 200, 2: 360, 4: 380} on 2 cores", {1: 200.0, 2: 360.0,
+         4: 380.0}, 2),
+        ("steps/s {1: 50, 3: 140} on 4 cores", {1: 50.0, 3: 140.0}, 4),
+    ):  # fmt: skip
+        returned = _attempt(function, dict(measured), cores, when=f"on {name}")
+        if not isinstance(returned, dict) or set(returned) != set(measured):
+            raise _Wrong(
+                f"on {name} your function returned {returned!r}; return a dict "
+                f"with one ratio per worker count {sorted(measured)}."
+            )
+        keys = sorted(measured)
+        got = _numbers([returned[k] for k in keys], (len(keys),), "the ratios")
+        expected = np.array([measured[k] / measured[1] for k in keys])
+        if _close(got, expected):
+            continue
+        best = max(measured.values())
+        mistakes = {
+            "you divided 1 worker by n workers; the speed-up is n workers' "
+            "steps/s over 1 worker's": 1 / expected,
+            "you divided by the fastest run; the reference is 1 worker, measured "
+            "in the same run": np.array([measured[k] / best for k in keys]),
+            "you divided by the worker count too; that is the efficiency, not "
+            "the speed-up": expected / np.array(keys, dtype=np.float64),
+        }
+        raise _Wrong(
+            f"on {name} the ratios are {_fmt(expected)}, you returned "
+            f"{_fmt(got)}{_diagnose(got, mistakes)}."
+        )
+    for name, measured, cores, why in (
+        ("steps/s {1: 100, 2: 310} on 2 cores", {1: 100.0, 2: 310.0}, 2,
+         "a ratio of 3.1 on 2 cores means miscounted steps"),
+        ("steps/s {2: 300, 4: 500} on 4 cores", {2: 300.0, 4: 500.0}, 4,
+         "without a 1-worker run there is no reference"),
+    ):  # fmt: skip
+        try:
+            returned = function(dict(measured), cores)
+        except NotImplementedError:
+            raise _NotAttempted from None
+        except ValueError:
+            continue
+        except Exception as error:
+            raise _Wrong(
+                f"on {name} your function should raise ValueError ({why}), it "
+                f"raised {type(error).__name__}: {error}"
+            ) from None
+        raise _Wrong(
+            f"on {name} your function returned {returned!r}; raise ValueError: {why}."
+        )
+
+
+def check_speedup_ratios(function: Callable) -> bool:
+    """Check ``function(steps_per_second, cores) -> ratios``: each worker
+    count's steps/s over the 1-worker run of the same measurement; ValueError
+    when the 1-worker run is missing or a ratio exceeds the core count.
+    """
+    return _run(
+        function,
+        _speedup_cases,
+        "speed-up ratios: against 1 worker, and never above the core count.",
+    )
+
+
 # ================================================================ registry
 @dataclass(frozen=True)
 class Exercise:
@@ -1974,6 +2169,23 @@ EXERCISES: tuple[Exercise, ...] = (
         ),
     ),
     Exercise(
+        "08-2",
+        "policy_lag",
+        "check_policy_lag",
+        "def policy_lag(acted_versions, learner_version):",
+        """\
+    if len(acted_versions) == 0:
+        raise ValueError("an empty chunk has no policy lag")
+    lags = learner_version - np.asarray(acted_versions)  # never negative
+    return float(lags.mean()), float(lags.max())
+""",
+        (
+            "the subtraction the wrong way round (negative lags)",
+            "the smallest lag reported as the max",
+            "only the chunk's last transition measured",
+        ),
+    ),
+    Exercise(
         "09-1",
         "batched_update",
         "check_batched_update",
@@ -2034,6 +2246,22 @@ EXERCISES: tuple[Exercise, ...] = (
         pair_work=True,
     ),
     Exercise(
+        "10-2",
+        "batch_for_overhead",
+        "check_smallest_batch",
+        "def batch_for_overhead(call_seconds, transition_seconds, overhead):",
+        """\
+    # call / (call + b t) <= overhead  <=>  b >= call (1 - overhead) / (overhead t)
+    needed = call_seconds * (1 - overhead) / (overhead * transition_seconds)
+    return max(int(np.ceil(needed)), 1)  # round up: at least one transition
+""",
+        (
+            "rounding down",
+            "the overhead measured against the transitions' cost alone",
+            "a batch of 0",
+        ),
+    ),
+    Exercise(
         "11-1",
         "predicted_throughput",
         "check_predicted_throughput",
@@ -2049,6 +2277,27 @@ EXERCISES: tuple[Exercise, ...] = (
             "more actors than cores still speeding up",
             "forgetting that one core runs everything in turn",
         ),
+    ),
+    Exercise(
+        "11-2",
+        "speedup_ratios",
+        "check_speedup_ratios",
+        "def speedup_ratios(steps_per_second, cores):",
+        """\
+    if 1 not in steps_per_second:
+        raise ValueError("a speed-up needs the 1-worker run of the same measurement")
+    ratios = {n: rate / steps_per_second[1] for n, rate in steps_per_second.items()}
+    if max(ratios.values()) > cores:
+        raise ValueError(f"a speed-up above {cores} cores: steps are miscounted")
+    return ratios
+""",
+        (
+            "the ratio inverted",
+            "dividing by the fastest run instead of 1 worker",
+            "the efficiency (divided by n) instead of the speed-up",
+            "not refusing a speed-up above the core count",
+        ),
+        pair_work=True,
     ),
 )
 """The exercises of the later notebooks, in course order."""

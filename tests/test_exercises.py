@@ -622,6 +622,31 @@ WRONG_ANSWERS = [
 """,
         "copy it before sending",
     ),
+    # 08-2 the policy lag
+    (
+        "08-2",
+        """\
+    lags = np.asarray(acted_versions) - learner_version
+    return float(lags.mean()), float(lags.max())
+""",
+        "you subtracted the wrong way round",
+    ),
+    (
+        "08-2",
+        """\
+    lags = learner_version - np.asarray(acted_versions)
+    return float(lags.mean()), float(lags.min())
+""",
+        "comes from the oldest version in the chunk",
+    ),
+    (
+        "08-2",
+        """\
+    lags = learner_version - np.asarray(acted_versions, dtype=float)
+    return float(np.mean(lags)) if len(lags) else 0.0, float(np.max(lags, initial=0))
+""",
+        "an empty chunk returned",
+    ),
     # 09-1 the collision-safe batched update
     (
         "09-1",
@@ -714,6 +739,30 @@ WRONG_ANSWERS = [
 """,
         "you read your own rows from the stale copy too",
     ),
+    # 10-2 transitions per Ray call
+    (
+        "10-2",
+        """\
+    needed = call_seconds * (1 - overhead) / (overhead * transition_seconds)
+    return max(int(np.floor(needed)), 1)
+""",
+        "you rounded down",
+    ),
+    (
+        "10-2",
+        """\
+    return max(int(np.ceil(call_seconds / (overhead * transition_seconds))), 1)
+""",
+        "the transitions' cost alone",
+    ),
+    (
+        "10-2",
+        """\
+    needed = call_seconds * (1 - overhead) / (overhead * transition_seconds)
+    return float(np.ceil(needed))
+""",
+        "return a whole number of transitions",
+    ),
     # 11-1 predict the scaling figure
     (
         "11-1",
@@ -732,6 +781,38 @@ WRONG_ANSWERS = [
     return min(produced, 1 / learner_seconds)
 """,
         "on one core actors and learner take turns",
+    ),
+    # 11-2 honest speed-up ratios
+    (
+        "11-2",
+        "    rates = steps_per_second\n"
+        "    return {n: rates[1] / r for n, r in rates.items()}\n",
+        "you divided 1 worker by n workers",
+    ),
+    (
+        "11-2",
+        """\
+    best = max(steps_per_second.values())
+    return {n: rate / best for n, rate in steps_per_second.items()}
+""",
+        "you divided by the fastest run",
+    ),
+    (
+        "11-2",
+        "    rates = steps_per_second\n"
+        "    return {n: r / rates[1] for n, r in rates.items()}\n",
+        "a ratio of 3.1 on 2 cores means miscounted steps",
+    ),
+    (
+        "11-2",
+        """\
+    base = steps_per_second.get(1, min(steps_per_second.values()))
+    ratios = {n: r / base for n, r in steps_per_second.items()}
+    if max(ratios.values()) > cores:
+        raise ValueError("miscounted")
+    return ratios
+""",
+        "without a 1-worker run there is no reference",
     ),
 ]
 

@@ -144,6 +144,15 @@ STATEMENTS: dict[str, Statement] = {
         "`terminated` (bool), `chunk_size` transitions each (64 or more), the "
         "partial rest sent when the stream ends, and no empty chunk.",
     ),
+    "08-2": Statement(
+        "the policy lag of a chunk",
+        "Write `policy_lag(acted_versions, learner_version)`: a chunk arrives "
+        "at the learner, whose weights are at version `learner_version`; "
+        "`acted_versions[i]` is the weight version the actor had loaded when it "
+        "chose transition `i`. Return the chunk's `(mean lag, max lag)`, the lag "
+        "being the learner's version minus the acting version. An empty chunk "
+        "raises `ValueError`.",
+    ),
     "09-1": Statement(
         "the collision-safe batched update",
         "Write `batched_update(q_table, states, actions, targets, alpha)` for "
@@ -172,6 +181,14 @@ STATEMENTS: dict[str, Statement] = {
         "and from `q_stale` otherwise; skip the others. Return how many "
         "updates were applied.",
     ),
+    "10-2": Statement(
+        "how many transitions per Ray call",
+        "A Ray call costs `call_seconds` however much it carries, plus "
+        "`transition_seconds` per transition. Write `batch_for_overhead("
+        "call_seconds, transition_seconds, overhead)`: the smallest whole batch "
+        "for which the fixed cost is at most the fraction `overhead` of the "
+        "call's total time, and at least 1.",
+    ),
     "11-1": Statement(
         "predict the scaling figure, then measure it",
         "Write `predicted_throughput(n_actors, actor_seconds, learner_seconds, "
@@ -182,6 +199,14 @@ STATEMENTS: dict[str, Statement] = {
         "`cores - 1` actors run at once, and the learner cannot consume more "
         "than `1 / learner_seconds` steps per second. Then compare your "
         "prediction with the measured figure of this notebook.",
+    ),
+    "11-2": Statement(
+        "honest speed-up ratios",
+        "Write `speedup_ratios(steps_per_second, cores)`: given the measured "
+        "steps per second of each worker count (a dict such as `{1: 200.0, 2: "
+        "360.0}`, all from the same run), return each count's speed-up against "
+        "the 1-worker run. Raise `ValueError` when there is no 1-worker run, and "
+        "when a ratio exceeds the core count: that means steps were miscounted.",
     ),
 }
 """The statement of every exercise, in the words of its notebook."""
