@@ -678,6 +678,57 @@ def check_bellman_backup(function: Callable) -> bool:
     )
 
 
+# --------------------------------------------- 03: a linear epsilon schedule
+def _schedule_cases(function: Callable) -> None:
+    start, end, duration = 1.0, 0.05, 100
+    steps = [0, 1, 50, 99, 100, 101, 10_000]
+    got = []
+    for t in steps:
+        returned = _attempt(function, t, start, end, duration, when=f"at t = {t}")
+        got.append(float(_numbers(returned, (), "epsilon, one number")))
+    expected = [
+        start + (t / duration) * (end - start) if t < duration else end for t in steps
+    ]
+    if _close(got, expected):
+        return
+    setting = f"start {start}, end {end}, duration {duration}"
+    wrong_at = next(
+        t for t, g, e in zip(steps, got, expected, strict=True) if not _close(g, e)
+    )
+    mistakes = {
+        "you kept decreasing after duration; clamp at end from t = duration on": [
+            start + (t / duration) * (end - start) for t in steps
+        ],
+        "you decreased from start to 0, not to end": [
+            max(start * (1 - t / duration), 0.0) for t in steps
+        ],
+        "you divided by duration - 1; epsilon reaches end exactly at t = duration": [
+            start + min(t / (duration - 1), 1.0) * (end - start) for t in steps
+        ],
+        "you moved from end to start; epsilon starts high and decreases": [
+            end + min(t / duration, 1.0) * (start - end) for t in steps
+        ],
+    }
+    raise _Wrong(
+        f"with {setting} epsilon at t = {wrong_at} is "
+        f"{expected[steps.index(wrong_at)]:.6g}, you returned "
+        f"{got[steps.index(wrong_at)]:.6g}"
+        f"{_diagnose(np.array(got), mistakes)}."
+    )
+
+
+def check_linear_epsilon(function: Callable) -> bool:
+    """Check ``function(t, start, end, duration) -> epsilon``: linear from
+    ``start`` at ``t = 0`` to ``end`` at ``t = duration``, then ``end``
+    (:func:`qlearn_lite.tabular.linear_schedule`).
+    """
+    return _run(
+        function,
+        _schedule_cases,
+        "the linear schedule: start to end over duration steps, then end.",
+    )
+
+
 # ------------------------------------------------- 04: the ring buffer
 def _ring_state(returned: object, capacity: int, when: str) -> tuple[int, int]:
     """The learner's ``(position, size)``, validated."""
@@ -1978,6 +2029,22 @@ EXERCISES: tuple[Exercise, ...] = (
             "returning V (a max over actions) instead of Q[s, a]",
             "bootstrapping from the best next state instead of the expectation",
             "leaving out gamma",
+        ),
+    ),
+    Exercise(
+        "03-2",
+        "linear_epsilon",
+        "check_linear_epsilon",
+        "def linear_epsilon(t, start, end, duration):",
+        """\
+    if t >= duration:  # after the decay: stay at end
+        return end
+    return start + (t / duration) * (end - start)
+""",
+        (
+            "not clamping at end after duration",
+            "decreasing to 0 instead of end",
+            "an off-by-one (duration - 1)",
         ),
     ),
     Exercise(

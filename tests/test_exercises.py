@@ -307,6 +307,22 @@ WRONG_ANSWERS = [
         "    return R + gamma * np.where(P.sum(axis=2) > 0, V.max(), 0.0)\n",
         "instead of the expectation",
     ),
+    # 03-2 a linear epsilon schedule
+    (
+        "03-2",
+        "    return start + (t / duration) * (end - start)\n",
+        "clamp at end from t = duration on",
+    ),
+    (
+        "03-2",
+        "    return max(start * (1 - t / duration), 0.0)\n",
+        "you decreased from start to 0",
+    ),
+    (
+        "03-2",
+        "    return start + min(t / (duration - 1), 1.0) * (end - start)\n",
+        "you divided by duration - 1",
+    ),
     # 04-1 the ring buffer's add
     (
         "04-1",

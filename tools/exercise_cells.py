@@ -64,6 +64,13 @@ STATEMENTS: dict[str, Statement] = {
         "an array of shape `[S, A]`. Value iteration is this backup followed by "
         "$V(s) = \\max_a Q(s, a)$, repeated.",
     ),
+    "03-2": Statement(
+        "a linear epsilon schedule",
+        "Write `linear_epsilon(t, start, end, duration)`: epsilon at step (or "
+        "episode) `t`, moving linearly from `start` at `t = 0` to `end` at `t = "
+        "duration` and staying at `end` afterwards, as "
+        "`qlearn_lite.tabular.linear_schedule` does.",
+    ),
     "04-1": Statement(
         "the ring buffer's `add`",
         "Write `ring_add(slots, position, size, value)`: store `value` in "
@@ -548,10 +555,6 @@ def _code(key: str, role: str, source: str, **extra):
     return cell
 
 
-def _number(key: str) -> str:
-    return key.split("-")[1]
-
-
 def stub_source(exercise: Exercise) -> str:
     """The learner's starting point: the signature and a NotImplementedError."""
     title = STATEMENTS[exercise.key].title.replace("`", "")
@@ -584,7 +587,7 @@ def statement_text(exercise: Exercise, student: bool = False) -> str:
     the folded solution, which it leaves out)."""
     statement = STATEMENTS[exercise.key]
     text = (
-        f"### Exercise {_number(exercise.key)}: {statement.title}\n\n"
+        f"### Exercise {exercise.key}: {statement.title}\n\n"
         f"{statement.text}\n\n"
         "Write your function in the first cell below and run the check cell, "
         f"`{exercise.checker}({exercise.name})`: it runs your function on small "
