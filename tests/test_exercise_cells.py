@@ -106,6 +106,8 @@ def test_solution_cells_are_hidden_and_marked(inserted, name):
         assert cell.metadata["jupyter"]["source_hidden"] is True
         assert "solution" in cell.metadata["tags"]
         assert cell.metadata["nbgrader"]["solution"] is True
+        # nbval compares its stored "✓" with a fresh run: the solution passes.
+        assert cell.source.startswith("# NBVAL_CHECK_OUTPUT\n")
 
 
 def test_check_mode(inserted, tmp_path):

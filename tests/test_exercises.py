@@ -97,6 +97,16 @@ def test_sarsa_checker_names_the_q_learning_target(capsys):
     assert "Q-learning's target" in capsys.readouterr().out
 
 
+def test_sarsa_checker_names_a_bootstrap_through_a_terminal(capsys):
+    """A SARSA update that ignores terminated is named as such."""
+
+    def sarsa_ignores_terminated(Q, s, a, r, next_s, next_a, terminated, alpha, gamma):
+        Q[s, a] += alpha * (r + gamma * Q[next_s, next_a] - Q[s, a])
+
+    assert check_sarsa_update(sarsa_ignores_terminated) is False
+    assert "although terminated=True" in capsys.readouterr().out
+
+
 # -------------------------------------------------------- epsilon-greedy
 def eg_argmax(q_values, epsilon, rng):
     if rng.random() < epsilon:

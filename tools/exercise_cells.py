@@ -573,6 +573,7 @@ def solution_source(exercise: Exercise) -> str:
     """The solution cell: the signature, the body between nbgrader's markers,
     then the check again, which the solution passes."""
     return (
+        "# NBVAL_CHECK_OUTPUT\n"  # nbval: the solution must keep passing its check
         f"# Solution of exercise {exercise.key}, folded: open it when you are done.\n"
         f"{exercise.signature}\n"
         f"    {BEGIN}\n"
