@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: help install lab test lint format unit nbtest notebooks benchmarks headers clean
+.PHONY: help install lab test lint format unit nbtest notebooks benchmarks headers student clean
 
 help:
 	@echo "make lab         create .venv if needed, install, open JupyterLab on notebooks/"
@@ -17,6 +17,7 @@ help:
 	@echo "make notebooks   run every notebook in full mode and store its outputs in place"
 	@echo "make benchmarks  run the speed benchmarks in benchmarks/ and print their ratios"
 	@echo "make headers     rewrite every notebook's badges and first cell from tools/course_header.py"
+	@echo "make student     write the student edition (no solutions) to student/"
 	@echo "make clean       remove .venv and caches"
 
 $(BIN)/python:
@@ -66,6 +67,11 @@ benchmarks: install
 
 headers: install
 	$(BIN)/python tools/course_header.py --write
+
+# The student edition: solutions left out, exercise outputs cleared, badges
+# that open student/ (see docs/teaching.md).
+student: install
+	$(BIN)/python tools/make_student.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

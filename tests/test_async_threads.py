@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import _thread
-import dataclasses
 import threading
 
 import gymnasium as gym
@@ -119,10 +118,23 @@ def test_shared_adam_step_matches_torch_adam_through_a_long_spike():
     assert 6.0 * 0.01 < largest < 7.0 * 0.01
 
 
-def test_async_dqn_workers_keep_their_own_adam_moments():
-    """Every worker's moments are its own: nothing but theta is shared."""
-    shared_fields = {f.name for f in dataclasses.fields(at.network.SharedNet)}
-    assert shared_fields == {"flat", "target_flat", "counters"}
+def test_async_dqn_statistics_per_worker_and_shared_agree_for_one_worker():
+    """One worker: its own moments or the shared, locked ones give the same net."""
+    config = at.ASYNC_DQN_CONFIG.replace(total_steps=300)
+    nets = [
+        at.async_dqn(
+            "CartPole-v1", 1, config.replace(statistics=stats), progress=False
+        ).q
+        for stats in ("per-worker", "shared")
+    ]
+    torch.testing.assert_close(
+        torch.nn.utils.parameters_to_vector(nets[0].parameters()),
+        torch.nn.utils.parameters_to_vector(nets[1].parameters()),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    with pytest.raises(ValueError, match="statistics must be"):
+        config.replace(statistics="global")
 
 
 def test_flatten_parameters_makes_views():
@@ -665,3 +677,35 @@ def test_async_dqn_in_processes_shares_the_network():
         torch.nn.utils.parameters_to_vector(one.q.parameters()),
         torch.nn.utils.parameters_to_vector(result.q.parameters()),
     )
+
+
+def test_torch_thread_count_is_unchanged_after_every_learner():
+    """Workers set torch to 1 thread (process-wide); every learner restores it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        at.async_q_learning("FrozenLake-v1", 2, 200, progress=False)
+        assert torch.get_num_threads() == 2
+        at.async_dqn(
+            "CartPole-v1",
+            2,
+            at.ASYNC_DQN_CONFIG.replace(total_steps=200),
+            progress=False,
+        )
+        assert torch.get_num_threads() == 2
+        at.independent_agents(
+            "CartPole-v1",
+            2,
+            at.INDEPENDENT_DQN_CONFIG.replace(total_steps=300, learning_starts=100),
+            progress=False,
+        )
+        assert torch.get_num_threads() == 2
+        at.independent_agents(
+            "FrozenLake-v1",
+            2,
+            at.IndependentTableConfig(total_steps=300),
+            progress=False,
+        )
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -25,6 +25,7 @@ from qlearn_lite.async_threads.workers import (
     check_box_env,
     check_executor,
     contexts_for,
+    new_lock,
     now,
     probe_env,
     profiled,
@@ -52,8 +53,9 @@ from qlearn_lite.utils import (
     get_device,
 )
 
-STEPS, UPDATES, TARGET_UPDATES = range(3)
-"""Positions in the shared counters: ``T``, parameter updates, target copies."""
+STEPS, UPDATES, TARGET_UPDATES, ADAM_STEPS = range(4)
+"""Positions in the shared counters: ``T``, parameter updates, target copies,
+and steps of the shared optimizer statistics (``statistics="shared"``)."""
 
 
 # ==================================================================== config
@@ -67,7 +69,7 @@ class AsyncDQNConfig:
     worker's* env steps count one worker's.
     """
 
-    total_steps: int = 40_000
+    total_steps: int = 60_000
     """Global env steps ``T_max``, all workers together."""
     gamma: float = 0.99
     """Discount factor in [0, 1]."""
@@ -104,11 +106,15 @@ class AsyncDQNConfig:
     """Widths of the Q-network's hidden ReLU layers."""
     eps_start: float = 1.0
     """Exploration epsilon at ``T = 0``, annealed to each worker's final one."""
-    eps_decay_steps: int = 10_000
+    eps_decay_steps: int = 15_000
     """Global env steps over which epsilon anneals linearly."""
     betas: tuple[float, float] = (0.9, 0.999)
-    """Adam's moment decay rates. Every worker keeps its *own* moments (see
-    :func:`shared_adam_step`)."""
+    """Adam's moment decay rates."""
+    statistics: Literal["per-worker", "shared"] = "per-worker"
+    """Whose Adam moments: ``"per-worker"`` (each worker its own; only theta
+    is shared and raced on) or ``"shared"`` (one set for all workers, as
+    Mnih et al.'s shared RMSProp statistics, updated under a short lock so
+    that no moment is torn). Mnih et al. (2016, section 4) compare the two."""
     seed: int = 0
     """Seeds the network's initial weights and, split per worker, exploration
     and the envs."""
@@ -179,6 +185,11 @@ class AsyncDQNConfig:
         object.__setattr__(
             self, "hidden", tuple(check_int("hidden width", h) for h in self.hidden)
         )
+        if self.statistics not in ("per-worker", "shared"):
+            raise ValueError(
+                "AsyncDQNConfig.statistics must be 'per-worker' or 'shared', got "
+                f"{self.statistics!r}"
+            )
         get_device(self.device)  # a bad device name fails here, not in a worker
 
     def replace(self, **changes: Any) -> AsyncDQNConfig:
@@ -187,9 +198,11 @@ class AsyncDQNConfig:
 
 
 ASYNC_DQN_CONFIG = AsyncDQNConfig()
-"""The defaults of :class:`AsyncDQNConfig`: reach a greedy return of 500 on
-CartPole-v1 with four workers within 40k global steps in our runs (notebook
-07); change fields with ``ASYNC_DQN_CONFIG.replace(...)``."""
+"""The defaults of :class:`AsyncDQNConfig`. With four worker threads the best
+snapshot (every 6,000 steps, 5 greedy episodes) reached a return of 499-500 on
+CartPole-v1 within 60k global steps for 5 of 5 seeds when measured (per-worker
+Adam moments; with 40k steps, 1 of 5 reached 475). Change fields with
+``ASYNC_DQN_CONFIG.replace(...)``."""
 
 
 # ================================================== design 1b: shared network
@@ -264,7 +277,13 @@ class SharedNet:
     target_flat: torch.Tensor
     """theta^-, the target network's parameters."""
     counters: torch.Tensor
-    """int64 ``[3]``: ``T``, parameter updates, target copies."""
+    """int64 ``[4]``: ``T``, parameter updates, target copies, shared Adam steps."""
+    exp_avg: torch.Tensor | None = None
+    """Shared first moments (``statistics="shared"`` only)."""
+    exp_avg_sq: torch.Tensor | None = None
+    """Shared second moments (``statistics="shared"`` only)."""
+    lock: Any = None
+    """Serialises the shared moments' update (``statistics="shared"`` only)."""
 
 
 @dataclass(frozen=True)
@@ -312,6 +331,51 @@ def mlp_forward(obs: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
         if i < layers - 1:
             obs = torch.relu(obs)
     return obs
+
+
+def segment_gradient(
+    length: int,
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    returns: torch.Tensor,
+    discounts: torch.Tensor,
+    next_obs: torch.Tensor,
+    n_step_targets: bool,
+    double: bool,
+    huber: bool,
+    local: list[torch.Tensor],
+    bootstrap: list[torch.Tensor],
+    max_grad_norm: float,
+) -> torch.Tensor:
+    """The clipped gradient of one segment's summed TD loss, float32 ``[n_params]``.
+
+    The first half of :func:`segment_update` (see there), for learners that
+    apply the step themselves (shared optimizer statistics under a lock).
+    """
+    obs, actions, next_obs = obs[:length], actions[:length], next_obs[:length]
+    returns, discounts = returns[:length], discounts[:length]
+    with torch.no_grad():
+        if n_step_targets:  # only the last next state is bootstrapped from
+            next_obs = next_obs[-1:]
+        next_q = mlp_forward(next_obs, bootstrap)
+        chooser = mlp_forward(next_obs, local) if double else next_q
+        best = chooser.argmax(1, keepdim=True)
+        values = next_q.gather(1, best).squeeze(1)
+        targets = returns + discounts * values
+    q_taken = mlp_forward(obs, local).gather(1, actions.unsqueeze(1)).squeeze(1)
+    if huber:
+        loss = F.smooth_l1_loss(q_taken, targets, reduction="sum")
+    else:
+        loss = F.mse_loss(q_taken, targets, reduction="sum")
+    pieces: list[torch.Tensor] = []
+    for grad in torch.autograd.grad([loss], local):
+        assert grad is not None  # every parameter is used by the forward
+        pieces.append(grad.reshape(-1))
+    grad = torch.cat(pieces)
+    if max_grad_norm > 0:  # scale to norm <= max_grad_norm, without a host sync
+        norm = torch.linalg.vector_norm(grad)
+        grad = grad * (max_grad_norm / (norm + 1e-6)).clamp(max=1.0)
+    return grad
 
 
 def segment_update(
@@ -362,29 +426,20 @@ def segment_update(
     function compiled by ``torch.jit.script``: *one* call that holds no GIL
     from the first op to the last.
     """
-    obs, actions, next_obs = obs[:length], actions[:length], next_obs[:length]
-    returns, discounts = returns[:length], discounts[:length]
-    with torch.no_grad():
-        if n_step_targets:  # only the last next state is bootstrapped from
-            next_obs = next_obs[-1:]
-        next_q = mlp_forward(next_obs, bootstrap)
-        chooser = mlp_forward(next_obs, local) if double else next_q
-        best = chooser.argmax(1, keepdim=True)
-        values = next_q.gather(1, best).squeeze(1)
-        targets = returns + discounts * values
-    q_taken = mlp_forward(obs, local).gather(1, actions.unsqueeze(1)).squeeze(1)
-    if huber:
-        loss = F.smooth_l1_loss(q_taken, targets, reduction="sum")
-    else:
-        loss = F.mse_loss(q_taken, targets, reduction="sum")
-    pieces: list[torch.Tensor] = []
-    for grad in torch.autograd.grad([loss], local):
-        assert grad is not None  # every parameter is used by the forward
-        pieces.append(grad.reshape(-1))
-    grad = torch.cat(pieces)
-    if max_grad_norm > 0:  # scale to norm <= max_grad_norm, without a host sync
-        norm = torch.linalg.vector_norm(grad)
-        grad = grad * (max_grad_norm / (norm + 1e-6)).clamp(max=1.0)
+    grad = segment_gradient(
+        length,
+        obs,
+        actions,
+        returns,
+        discounts,
+        next_obs,
+        n_step_targets,
+        double,
+        huber,
+        local,
+        bootstrap,
+        max_grad_norm,
+    )
     shared_adam_step(flat, grad, exp_avg, exp_avg_sq, step, lr, (beta1, beta2))
 
 
@@ -407,6 +462,25 @@ def scripted_segment_update() -> Callable[..., None]:
         compiled(*args)
 
     return fused_segment_update
+
+
+@functools.cache
+def scripted_gradient_and_adam() -> tuple[Callable[..., Any], Callable[..., None]]:
+    """:func:`segment_gradient` and :func:`shared_adam_step`, each compiled by
+    TorchScript (once per process): the two halves of an update, for shared
+    optimizer statistics whose step must run under a lock."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        gradient = torch.jit.script(segment_gradient)
+        adam = torch.jit.script(shared_adam_step)
+
+    def fused_segment_gradient(*args: Any) -> torch.Tensor:
+        return gradient(*args)
+
+    def fused_adam_step(*args: Any) -> None:
+        adam(*args)
+
+    return fused_segment_gradient, fused_adam_step
 
 
 class _Segment:
@@ -509,8 +583,15 @@ def _dqn_loop(
     bootstrap_params = [
         p.detach() for p in bind_parameters(bootstrap_net, bootstrap_flat)
     ]
-    # This worker's own Adam moments (see shared_adam_step).
-    exp_avg, exp_avg_sq = torch.zeros_like(local_flat), torch.zeros_like(local_flat)
+    shared_statistics = config.statistics == "shared"
+    if shared_statistics:
+        exp_avg, exp_avg_sq = shared.exp_avg, shared.exp_avg_sq
+        if config.fused:
+            gradient, adam = scripted_gradient_and_adam()
+        else:
+            gradient, adam = segment_gradient, shared_adam_step
+    else:  # this worker's own Adam moments (see shared_adam_step)
+        exp_avg, exp_avg_sq = torch.zeros_like(local_flat), torch.zeros_like(local_flat)
     # Acting reads theta' through NumPy views: a forward for one observation in
     # NumPy holds the GIL for less time than torch's per-op dispatch does.
     act = make_greedy_actor(local_net)
@@ -561,23 +642,46 @@ def _dqn_loop(
             my_updates += 1
             counters[UPDATES] += 1
             segment.targets(config.gamma, config.n_step > 1)
-            update(
-                segment.size,
-                *segment.tensors(),
-                config.n_step > 1,
-                config.double,
-                config.loss == "huber",
-                local_params,
-                bootstrap_params,
-                shared.flat,
-                exp_avg,
-                exp_avg_sq,
-                my_updates,
-                config.lr,
-                max_grad_norm,
-                config.betas[0],
-                config.betas[1],
-            )
+            if shared_statistics:
+                grad = gradient(
+                    segment.size,
+                    *segment.tensors(),
+                    config.n_step > 1,
+                    config.double,
+                    config.loss == "huber",
+                    local_params,
+                    bootstrap_params,
+                    max_grad_norm,
+                )
+                with shared.lock:  # moments and their step count change together
+                    counters[ADAM_STEPS] += 1
+                    adam(
+                        shared.flat,
+                        grad,
+                        exp_avg,
+                        exp_avg_sq,
+                        int(counters[ADAM_STEPS]),
+                        config.lr,
+                        config.betas,
+                    )
+            else:
+                update(
+                    segment.size,
+                    *segment.tensors(),
+                    config.n_step > 1,
+                    config.double,
+                    config.loss == "huber",
+                    local_params,
+                    bootstrap_params,
+                    shared.flat,
+                    exp_avg,
+                    exp_avg_sq,
+                    my_updates,
+                    config.lr,
+                    max_grad_norm,
+                    config.betas[0],
+                    config.betas[1],
+                )
             if config.target_mode == "soft":
                 polyak_update([shared.target_flat], [shared.flat], config.tau)
             elif (
@@ -659,11 +763,20 @@ def async_dqn(
     shared = SharedNet(
         flat=flat,
         target_flat=flat.detach().clone(),
-        counters=torch.zeros(3, dtype=torch.int64),
+        counters=torch.zeros(4, dtype=torch.int64),
     )
+    if config.statistics == "shared":
+        shared.exp_avg, shared.exp_avg_sq = (
+            torch.zeros_like(flat),
+            torch.zeros_like(flat),
+        )
+        shared.lock = new_lock(executor)
     if executor == "processes":
         for tensor in (shared.flat, shared.target_flat, shared.counters):
             tensor.share_memory_()
+        if shared.exp_avg is not None:
+            shared.exp_avg.share_memory_()
+            shared.exp_avg_sq.share_memory_()
     job = AsyncDQNJob(
         config, env_id_or_fn, obs_dim, n_actions, snapshot_every, bool(profile)
     )
