@@ -60,7 +60,7 @@ def sends_tensors(transitions, queue, chunk_size):
 @pytest.mark.parametrize(
     ("function", "words"),
     [
-        (stub, "not implemented yet"),
+        (stub, "replace `raise NotImplementedError`"),
         (one_per_message, "one message per transition"),
         (drops_the_tail, "the last, shorter chunk was not sent"),
         (sends_tensors, "torch tensor"),
