@@ -44,11 +44,8 @@ from qlearn_lite.tabular import (
     success_probability,
     value_iteration,
 )
-from qlearn_lite.vectorized import (
-    VectorizedDQNConfig,
-    vectorized_dqn,
-    vectorized_q_learning,
-)
+from qlearn_lite.vectorized import vectorized_q_learning
+from qlearn_lite.vectorized_dqn import VectorizedDQNConfig, vectorized_dqn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dqn_cartpole  # noqa: E402  (the SB3 runner and its evaluation protocol)

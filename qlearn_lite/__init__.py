@@ -9,7 +9,9 @@ One module per idea, in the order the course teaches it:
 ``qlearn_lite.replay``    the experience-replay ring buffer (04)
 ``qlearn_lite.dqn``       Q-networks, TD loss, target networks, DQN (05-06)
 ``qlearn_lite.async_threads``  asynchronous Q-learning with threads (07)
-``qlearn_lite.vec_envs`` / ``vectorized``  batched envs and learners (09)
+``qlearn_lite.vec_envs``  batched envs as tensors (09)
+``qlearn_lite.vectorized``  batched tabular Q-learning (09)
+``qlearn_lite.vectorized_dqn``  DQN with envs, replay and networks on one device (09)
 ========================  =====================================================
 
 Modules are imported on demand (``from qlearn_lite import tabular``) so that

@@ -13,9 +13,14 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from qlearn_lite.tabular import greedy_policy, success_probability, value_iteration
 from qlearn_lite.vec_envs import AUTORESET_MODE, TorchCartPole, TorchTabularEnv
 
-needs_cuda = pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="needs a CUDA GPU"
-)
+
+
+def needs_cuda(test):
+    """Marked ``cuda`` (``pytest -m cuda``) and skipped where there is no GPU."""
+    skip = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+    return pytest.mark.cuda(skip(test))
+
+
 THETA_LIMIT = 12 * 2 * math.pi / 360
 
 
