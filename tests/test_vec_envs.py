@@ -14,7 +14,6 @@ from qlearn_lite.tabular import greedy_policy, success_probability, value_iterat
 from qlearn_lite.vec_envs import AUTORESET_MODE, TorchCartPole, TorchTabularEnv
 
 
-
 def needs_cuda(test):
     """Marked ``cuda`` (``pytest -m cuda``) and skipped where there is no GPU."""
     skip = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
