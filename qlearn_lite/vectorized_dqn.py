@@ -80,7 +80,9 @@ __all__ = [
     "VectorizedDQNResult",
     "greedy_returns",
     "gymnasium_start_states",
+    "OverlapProfile",
     "n_step_dqn_loss",
+    "overlap_profile",
     "vectorized_dqn",
 ]
 
@@ -983,3 +985,70 @@ def _record(training: _Training, returns: torch.Tensor, train_seconds: float) ->
     training.episode_count.zero_()
     training.loss_sum.zero_()
     training.loss_count = 0
+
+
+# ==================================================== why overlap pays or not
+@dataclass
+class OverlapProfile:
+    """Where a vector step's time goes in the one-thread loop, and the most
+    an actor thread could save (:func:`overlap_profile`)."""
+
+    actor_seconds: float
+    """Wall seconds of one vector step of acting and storing (per step)."""
+    learner_seconds: float
+    """Wall seconds of the ``updates_per_step`` gradient steps per vector step."""
+    actor_cpu_seconds: float
+    """CPU seconds of the same (this thread's): below the wall time when the
+    machine's other programs took the core meanwhile."""
+    learner_cpu_seconds: float
+    """CPU seconds of the learner's part."""
+
+    @property
+    def overlap_bound(self) -> float:
+        """``(actor + learner) / max(actor, learner)``: the speed-up of perfect
+        overlap on two free cores, with no cost of switching, locks or the GIL."""
+        return (self.actor_seconds + self.learner_seconds) / max(
+            self.actor_seconds, self.learner_seconds, 1e-12
+        )
+
+
+def overlap_profile(
+    config: VectorizedDQNConfig, vector_steps: int = 200
+) -> OverlapProfile:
+    """Time acting and learning separately in the one-thread loop.
+
+    Runs ``learning_starts`` worth of acting (untimed), then ``vector_steps``
+    vector steps, each with its updates, timing ``_actor_step`` and the
+    updates separately (wall and this thread's CPU time). The one-thread
+    loop does the two in turn; an actor thread can at best hide the shorter
+    behind the longer: :attr:`OverlapProfile.overlap_bound`.
+    """
+    vector_steps = check_int("vector_steps", vector_steps)
+    config = config.replace(asynchronous=False)
+    training = _Training(config, get_device(config.device))
+    sync = training.device
+    for _ in range(training.start_steps + config.n_step):
+        _actor_step(training)
+        training.vector_steps += 1
+    training.updates = training.allowed_updates(training.vector_steps)
+    actor = learner = actor_cpu = learner_cpu = 0.0
+    for _ in range(vector_steps):
+        _synchronize(sync)
+        wall, cpu = time.perf_counter(), time.thread_time()
+        _actor_step(training)
+        training.vector_steps += 1
+        _synchronize(sync)
+        middle, middle_cpu = time.perf_counter(), time.thread_time()
+        while training.updates < training.allowed_updates(training.vector_steps):
+            _learner_update(training)
+        _synchronize(sync)
+        actor += middle - wall
+        actor_cpu += middle_cpu - cpu
+        learner += time.perf_counter() - middle
+        learner_cpu += time.thread_time() - middle_cpu
+    return OverlapProfile(
+        actor / vector_steps,
+        learner / vector_steps,
+        actor_cpu / vector_steps,
+        learner_cpu / vector_steps,
+    )

@@ -410,3 +410,14 @@ def test_vectorized_dqn_runs_on_cuda():
         dqn = vectorized_dqn(config, progress=False)
         assert next(dqn.q_net.parameters()).device.type == "cuda"
         assert dqn.history.updates == 150
+
+
+def test_overlap_profile_times_both_phases_and_bounds_the_speed_up():
+    """Acting and learning are timed apart; the bound is (a + l) / max(a, l)."""
+    profile = vectorized_dqn_module.overlap_profile(SMALL, vector_steps=5)
+    assert profile.actor_seconds > 0 and profile.learner_seconds > 0
+    assert profile.actor_cpu_seconds > 0 and profile.learner_cpu_seconds > 0
+    longer = max(profile.actor_seconds, profile.learner_seconds)
+    total = profile.actor_seconds + profile.learner_seconds
+    assert profile.overlap_bound == pytest.approx(total / longer)
+    assert 1.0 < profile.overlap_bound <= 2.0
