@@ -772,7 +772,7 @@ class TorchTabularEnv:
         if self._needs_reset:
             raise RuntimeError("call reset() before step()")
         # Out-of-range actions would silently index another state's row:
-        # checked on the CPU (one aminmax), on a GPU only if asked (a sync).
+        # checked on the CPU (one aminmax); not on a GPU (a host sync per step).
         action = _as_actions(
             action, self.num_envs, self.device, self.n_actions, self._check_range
         )
