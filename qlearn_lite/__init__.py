@@ -12,8 +12,12 @@ One module per idea, in the order the course teaches it:
 ``qlearn_lite.parallel``          the one parallel core: contexts, runners (07 on)
 ``qlearn_lite.async_threads``     asynchronous Q-learning, threads or processes
                                   (07-08)
-``qlearn_lite.vec_envs`` /        batched envs and learners (09)
-``vectorized``
+``qlearn_lite.envs``              CostlyEnv: a step of known cost (08, 11)
+``qlearn_lite.actor_learner``     actor-learner DQN with an experience queue (08)
+``qlearn_lite.vec_envs``          batched envs as tensors (09)
+``qlearn_lite.vectorized``        batched tabular Q-learning (09)
+``qlearn_lite.vectorized_dqn``    DQN with envs, replay and networks on one
+                                  device (09)
 ================================  =============================================
 
 Modules are imported on demand (``from qlearn_lite import tabular``) so that

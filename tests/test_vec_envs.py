@@ -10,12 +10,17 @@ import pytest
 import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
+from qlearn_lite import vec_envs
 from qlearn_lite.tabular import greedy_policy, success_probability, value_iteration
 from qlearn_lite.vec_envs import AUTORESET_MODE, TorchCartPole, TorchTabularEnv
 
-needs_cuda = pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="needs a CUDA GPU"
-)
+
+def needs_cuda(test):
+    """Marked ``cuda`` (``pytest -m cuda``) and skipped where there is no GPU."""
+    skip = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+    return pytest.mark.cuda(skip(test))
+
+
 THETA_LIMIT = 12 * 2 * math.pi / 360
 
 
@@ -357,6 +362,63 @@ def test_numpy_actions_are_accepted_on_the_cpu():
     env.reset()
     obs, *_ = env.step(np.array([0, 1, 0]))
     assert obs.shape == (3, 4)
+
+
+@pytest.mark.parametrize("check_actions", [False, True])
+@pytest.mark.parametrize("bad", [2, -1])
+def test_cartpole_rejects_actions_out_of_range_on_the_cpu(check_actions, bad):
+    """An action other than 0 or 1 raises a clear ValueError, checked or not."""
+    env = TorchCartPole(4, device="cpu", seed=0, check_actions=check_actions)
+    env.reset()
+    before = env.state.clone()
+    with pytest.raises(ValueError, match=r"actions must be in \[0, 2\)"):
+        env.step(torch.tensor([0, 1, bad, 0]))
+    assert torch.equal(env.state, before)  # nothing was stepped
+    with pytest.raises(TypeError, match="integer"):
+        env.step(torch.ones(4, dtype=torch.bool))
+    with pytest.raises(TypeError, match="check_actions"):
+        TorchCartPole(2, device="cpu", check_actions="yes")
+
+
+def test_tabular_rejects_actions_out_of_range_on_the_cpu():
+    """TorchTabularEnv checks the range too (else it would index another row)."""
+    env = TorchTabularEnv.from_gymnasium(gym.make("FrozenLake-v1"), 3, "cpu")
+    env.reset()
+    with pytest.raises(ValueError, match=r"actions must be in \[0, 4\)"):
+        env.step(torch.tensor([0, 4, 1]))
+
+
+def test_cartpole_steps_on_one_torch_thread_and_restores_the_callers():
+    """Small batches step on 1 torch thread (same numbers); the setting is restored."""
+    threads = torch.get_num_threads()
+    seen = []
+    single = TorchCartPole(256, device="cpu", seed=0)
+    unchanged = TorchCartPole(256, device="cpu", seed=0, torch_threads=None)
+    assert single.torch_threads == 1 and unchanged.torch_threads is None
+    big = TorchCartPole(vec_envs.SMALL_BATCH + 1, device="cpu")
+    assert big.torch_threads is None
+    original = single._step
+
+    def spy(action):
+        seen.append(torch.get_num_threads())
+        return original(action)
+
+    single._step = spy
+    try:
+        torch.set_num_threads(2)
+        single.reset()
+        unchanged.reset()
+        generator = torch.Generator().manual_seed(0)
+        for _ in range(50):
+            actions = torch.randint(0, 2, (256,), generator=generator)
+            a, b = single.step(actions), unchanged.step(actions)
+            assert torch.equal(a[0], b[0]) and torch.equal(a[2], b[2])
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert seen == [1] * 50
+    with pytest.raises(TypeError, match="torch_threads"):
+        TorchCartPole(2, device="cpu", torch_threads=1.5)
 
 
 # ========================================================= tabular envs
