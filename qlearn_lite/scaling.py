@@ -393,7 +393,11 @@ def run(
         ``updates_per_second``, ``replay_ratio``, ``cores_used``) with, in
         ``extra``: ``task``, ``budget``; ``replay_ratio_target`` and
         ``replay_ratio_after_start`` (updates per env step after
-        ``learning_starts``), ``replay_ratio_kept``; ``time_to_threshold_s``
+        ``learning_starts``, of the env steps the learner *received*),
+        ``replay_ratio_kept``, ``untrained_fraction`` (env steps taken that
+        never reached the learner), ``received_steps_per_second``
+        (``global_steps / wall_seconds``: the honest throughput);
+        ``time_to_threshold_s``
         and ``steps_to_threshold`` (training time and env steps when the
         stopping evaluation first reached ``threshold``, or None; None too
         when the final network fails the fresh evaluation),
