@@ -173,6 +173,9 @@ class ActorLearnerConfig:
     distinct from every actor's env seeds)."""
     stop_at_return: float | None = None
     """Stop as soon as a greedy evaluation reaches this mean return (None: never)."""
+    restore_best: bool = False
+    """At the end, return the network of the best greedy evaluation (not the
+    last one); needs eval_every > 0."""
     synchronous: bool = False
     """Lock-step one actor with the learner (needs ``n_actors == 1``): slower,
     but bit-reproducible for a seed."""
@@ -220,7 +223,7 @@ class ActorLearnerConfig:
             check_int(prefix + "eval_seed", self.eval_seed, 0)
         if self.stop_at_return is not None:
             check_finite(prefix + "stop_at_return", self.stop_at_return)
-        for name in ("synchronous", "double"):
+        for name in ("synchronous", "double", "restore_best"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(
                     f"{prefix}{name} must be a bool, got {getattr(self, name)!r}"
@@ -229,6 +232,10 @@ class ActorLearnerConfig:
             raise ValueError(
                 "ActorLearnerConfig.synchronous=True lock-steps one actor with the "
                 f"learner: it needs n_actors=1, got n_actors={self.n_actors}"
+            )
+        if self.restore_best and self.eval_every == 0:
+            raise ValueError(
+                "ActorLearnerConfig.restore_best=True needs eval_every > 0"
             )
         hidden = tuple(self.hidden)
         if not all(isinstance(w, int) and not isinstance(w, bool) for w in hidden):
@@ -593,6 +600,7 @@ class Learner:
         self.eval_returns: list[float] = []
         self.eval_seconds: list[float] = []  # since the first env step, evals excluded
         self.eval_time = 0.0
+        self.best_return, self.best_state = -math.inf, None
         self.cpu_seconds = 0.0
         self.stopped_at = 0.0  # time.time() when training ended
         self.error: BaseException | None = None
@@ -640,6 +648,9 @@ class Learner:
             self.q_net, self.eval_env, self.config.eval_episodes, self.eval_seed
         )
         mean = float(returns.mean())
+        if self.config.restore_best and mean > self.best_return:
+            self.best_return = mean
+            self.best_state = copy.deepcopy(self.q_net.state_dict())
         self.eval_steps.append(self.env_steps)
         self.eval_returns.append(mean)
         first_step = self.shared.first_step.value
@@ -769,7 +780,8 @@ def actor_learner_dqn(
             or ``"threads"`` (the same actors in threads of this process).
         progress: show a progress bar of the env steps received.
 
-    The result: ``q`` the learner's online network; ``worker_steps`` and
+    The result: ``q`` the learner's online network (with ``restore_best``,
+    the one of its best greedy evaluation); ``worker_steps`` and
     ``worker_returns`` per actor; ``global_steps`` the env steps the learner
     received; ``updates`` its gradient steps; ``wall_seconds`` from the first
     env step of any actor to the end of training, evaluations included (the
@@ -866,10 +878,13 @@ def actor_learner_dqn(
             f"the learner did not stop within {config.timeout} s after the actors"
         )
 
+    if learner.best_state is not None:
+        q_net.load_state_dict(learner.best_state)
     reports: list[ActorReport] = list(outcome.returns)
     first_step = shared.first_step.value or called
     wall = max(learner.stopped_at - first_step, 1e-9)
     lags = np.concatenate(learner.lags) if learner.lags else np.zeros(0, np.int32)
+    lags = lags.astype(np.int64)  # ParallelResult.lags: int64
     return ParallelResult(
         q=q_net,
         executor=executor,

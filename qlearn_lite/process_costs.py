@@ -78,15 +78,15 @@ def _message(kind: str, count: int, rng: np.random.Generator) -> dict[str, Any]:
 
 # ----------------------------------------------------------- queue throughput
 def _memory_mb() -> dict[str, float]:
-    """This process's resident memory and, where psutil can tell, its unique
-    memory (USS: what the process adds, libraries shared with others aside)."""
-    from qlearn_lite.utils import peak_memory_mb
-
-    memory = {"peak_rss_mb": peak_memory_mb(), "uss_mb": float("nan")}
+    """This process's resident memory (RSS) and its unique memory (USS: what
+    the process adds, libraries shared with other processes aside), in MB;
+    NaN where psutil is missing or may not read them."""
+    memory = {"rss_mb": float("nan"), "uss_mb": float("nan")}
     try:
         import psutil
 
-        memory["uss_mb"] = psutil.Process().memory_full_info().uss / 2**20
+        info = psutil.Process().memory_full_info()
+        memory = {"rss_mb": info.rss / 2**20, "uss_mb": info.uss / 2**20}
     except Exception:  # noqa: BLE001 - psutil missing or not allowed to read it
         pass
     return memory
@@ -123,7 +123,7 @@ def queue_throughput(
 
     Returns ``{"cases": [{"kind", "per_message", "transitions_per_second",
     "messages_per_second"}, ...], "startup_seconds": from start() to the
-    child's first message, "child_memory": its peak RSS and USS in MB}``.
+    child's first message, "child_memory": its RSS and USS in MB}``.
     """
     plan = []
     for kind, per_message in cases:

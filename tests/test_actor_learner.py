@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import faulthandler
+import gc
 import math
 import multiprocessing
 import os
 import signal
 import threading
 import time
+from multiprocessing import synchronize
 from pathlib import Path
 
 import gymnasium as gym
@@ -46,13 +48,25 @@ def _shm_entries() -> set[str]:
 
 
 def _new_shm_segments(before: set[str]) -> set[str]:
-    """Segments in /dev/shm that were not there before and are still there 2 s
-    later (/dev/shm is machine-wide: other programs' short-lived ones go)."""
-    new = _shm_entries() - before
+    """torch's tensor segments in /dev/shm that were not there before and are
+    still there 2 s later. (/dev/shm is machine-wide, so other programs'
+    semaphores come and go there; ours are checked by _live_semlocks.)"""
+    new = {name for name in _shm_entries() - before if name.startswith("torch_")}
     if new:
         time.sleep(2.0)
         new &= _shm_entries()
     return new
+
+
+def _live_semlocks() -> set[int]:
+    """ids of this process's live multiprocessing semaphores (locks, events,
+    queues, values). A spawn-context semaphore is a named segment in /dev/shm
+    until its object is collected: none may outlive a call."""
+    gc.collect()
+    # type(), not isinstance: isinstance reads __class__, which some lazy
+    # module objects (torch.distributed) answer with a deprecation warning.
+    objects = gc.get_objects()
+    return {id(o) for o in objects if issubclass(type(o), synchronize.SemLock)}
 
 
 def _no_children_left() -> list[str]:
@@ -90,7 +104,7 @@ def failing_cartpole() -> gym.Env:
 # ------------------------------------------------------------------ the run
 def test_two_actor_processes_train_and_leave_nothing_behind(hang_guard):
     """2 actor processes x a few hundred steps: counts add up, no child, no segment."""
-    shm_before = _shm_entries()
+    shm_before, semlocks_before = _shm_entries(), _live_semlocks()
     result = actor_learner_dqn("CartPole-v1", SMALL, progress=False)
     assert result.executor == "processes" and result.design == "actor-learner"
     assert len(result.worker_steps) == 2 and min(result.worker_steps) > 0
@@ -111,6 +125,7 @@ def test_two_actor_processes_train_and_leave_nothing_behind(hang_guard):
     assert _no_children_left() == []
     assert multiprocessing.active_children() == []
     assert _new_shm_segments(shm_before) == set()
+    assert _live_semlocks() - semlocks_before == set()
 
 
 def test_threads_run_the_same_algorithm(hang_guard):
@@ -168,7 +183,7 @@ def test_synchronous_mode_is_bit_reproducible(hang_guard):
 
 def test_ctrl_c_leaves_no_children(hang_guard):
     """SIGINT from a timer mid-run: KeyboardInterrupt, and no child after 5 s."""
-    shm_before = _shm_entries()
+    shm_before, semlocks_before = _shm_entries(), _live_semlocks()
     config = SMALL.replace(total_steps=10_000_000)
     timer = threading.Timer(4.0, signal.raise_signal, (signal.SIGINT,))
     timer.start()
@@ -179,6 +194,7 @@ def test_ctrl_c_leaves_no_children(hang_guard):
         timer.cancel()
     assert _no_children_left() == []
     assert _new_shm_segments(shm_before) == set()
+    assert _live_semlocks() - semlocks_before == set()
     assert [t.name for t in threading.enumerate() if t.name == "learner"] == []
 
 
