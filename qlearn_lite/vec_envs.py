@@ -291,7 +291,8 @@ class TorchCartPole:
         (a host sync per step on a GPU: a debugging aid). Without it the CPU
         still checks, for free: the step's gather of the force per action
         fails on an action out of range, and that becomes a clear ValueError.
-        On a GPU an action out of range is then undefined behaviour."""
+        On a GPU, unchecked, an action out of range trips a device-side assert
+        in that gather, which leaves the CUDA context unusable."""
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(
                 f"dtype must be torch.float64 or torch.float32, got {dtype!r}"
@@ -771,7 +772,7 @@ class TorchTabularEnv:
         if self._needs_reset:
             raise RuntimeError("call reset() before step()")
         # Out-of-range actions would silently index another state's row:
-        # checked on the CPU (one aminmax), on a GPU only if asked (a sync).
+        # checked on the CPU (one aminmax); not on a GPU (a host sync per step).
         action = _as_actions(
             action, self.num_envs, self.device, self.n_actions, self._check_range
         )
