@@ -26,6 +26,8 @@ NOTEBOOKS = ROOT / "notebooks"
 BADGES_START = "<!-- badges -->"
 BADGES_END = "<!-- /badges -->"
 INSTALL_TAG = "install"
+EXTRAS = {"10_distributed_q_learning_ray.ipynb": "ray"}
+"""Notebooks whose Colab install needs an extra of the package (Ray for 10)."""
 
 
 def git_url() -> str:
@@ -51,8 +53,10 @@ def badges(notebook: str) -> str:
     )
 
 
-def install_source() -> str:
-    """The first code cell: a no-op locally and on Binder, an install on Colab."""
+def install_source(notebook: str = "") -> str:
+    """The first code cell: a no-op locally and on Binder, an install on Colab
+    (with the notebook's extra from ``EXTRAS``, if it has one)."""
+    extra = f"[{EXTRAS[notebook]}]" if notebook in EXTRAS else ""
     return (
         "# Locally and on Binder qlearn_lite is already installed; on Colab this\n"
         "# cell installs it from the course repository.\n"
@@ -60,7 +64,7 @@ def install_source() -> str:
         "import subprocess\n"
         "import sys\n"
         "\n"
-        f'REQUIREMENT = "qlearn-lite @ git+{git_url()}@{BRANCH}"\n'
+        f'REQUIREMENT = "qlearn-lite{extra} @ git+{git_url()}@{BRANCH}"\n'
         'if "google.colab" in sys.modules and not importlib.util.find_spec('
         '"qlearn_lite"):\n'
         '    pip = [sys.executable, "-m", "pip", "install", "--quiet"]\n'
@@ -87,9 +91,9 @@ def updated_notebook(path: Path) -> nbformat.NotebookNode:
         raise ValueError(f"{path.name}: the first cell must be the markdown title")
     cells[0].source = _with_badges(cells[0].source, path.name)
     if len(cells) > 1 and INSTALL_TAG in cells[1].get("metadata", {}).get("tags", []):
-        cells[1].source = install_source()
+        cells[1].source = install_source(path.name)
     else:
-        install = nbformat.v4.new_code_cell(install_source())
+        install = nbformat.v4.new_code_cell(install_source(path.name))
         install.id = "install"
         install.metadata["tags"] = [INSTALL_TAG]
         cells.insert(1, install)
