@@ -161,7 +161,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     rows += measure(
         "independent tables",
-        lambda n: at.independent_agents(TABULAR_ENV, n, steps, batch_size=4, **common),
+        lambda n: at.independent_agents(
+            TABULAR_ENV,
+            n,
+            at.IndependentTableConfig(total_steps=steps, alpha=0.05, batch_size=4),
+            snapshot_every=steps // 20,
+            progress=False,
+        ),
         TABULAR_ENV,
         threshold,
         1,
@@ -182,7 +188,6 @@ def main(argv: list[str] | None = None) -> int:
             DEEP_ENV,
             n,
             ASYNC_DQN.replace(total_steps=deep_steps, eps_decay_steps=deep_steps // 4),
-            n_step=ASYNC_N_STEP,
             snapshot_every=snapshot_every,
             progress=False,
         ),
@@ -220,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         for fused in (False, True):
             ratios = at.scaling_ratios(
                 lambda n, config=config, fused=fused: at.async_dqn(
-                    DEEP_ENV, n, config, fused=fused, progress=False
+                    DEEP_ENV, n, config.replace(fused=fused), progress=False
                 ),
                 2,
                 repeats,
@@ -237,9 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         profiled = at.async_dqn(
             DEEP_ENV,
             1,
-            ASYNC_DQN.replace(total_steps=scale_steps),
+            ASYNC_DQN.replace(total_steps=scale_steps, fused=fused),
             profile=True,
-            fused=fused,
             progress=False,
         )
         update = "fused" if fused else "eager"

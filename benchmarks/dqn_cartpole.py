@@ -15,15 +15,23 @@ CartPole-v1 (hyperparams/dqn.yml). Ours uses the default ``DQNConfig``.
     python benchmarks/dqn_cartpole.py --quick      # 1 seed, 10k steps: smoke run
     python benchmarks/dqn_cartpole.py --only ours  # skip SB3 (or --only sb3)
 
+A full run with both learners also writes ``benchmarks/results/dqn_cartpole.json``
+(the figures, the date and the machine), which notebook 05 prints.
+
 SB3 is optional (``pip install -e ".[bench]"``); without it only ours runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
+import os
+import platform
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
@@ -219,6 +227,27 @@ def main() -> None:
             if ours is not None and sb3 is not None:
                 print(f"ratio ours/SB3, median {key} seconds: {ours / sb3:.2f}")
         print("goal: reach 475 on >= 4/5 seeds at a median wall-time ratio <= 0.50")
+        if not args.quick and not args.only:
+            record = {
+                "date": datetime.date.today().isoformat(),
+                "machine": f"{os.cpu_count()} cores, {platform.machine()}",
+                "load_average_1min": os.getloadavg()[0],
+                "torch": torch.__version__,
+                "stable_baselines3": stable_baselines3.__version__,
+                "threshold": THRESHOLD,
+                "seeds": list(seeds),
+                "runs": {
+                    name: [asdict(run) for run in runs]
+                    for name, runs in results.items()
+                },
+                "medians": medians,
+                "ratio_wall": medians["ours"]["wall"] / medians["sb3"]["wall"],
+                "ratio_cpu": medians["ours"]["cpu"] / medians["sb3"]["cpu"],
+            }
+            out = Path(__file__).resolve().parent / "results" / "dqn_cartpole.json"
+            out.parent.mkdir(exist_ok=True)
+            out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+            print(f"wrote {out.relative_to(out.parents[2])}")
 
 
 if __name__ == "__main__":

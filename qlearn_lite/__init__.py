@@ -2,15 +2,19 @@
 
 One module per idea, in the order the course teaches it:
 
-========================  =====================================================
-``qlearn_lite.utils``     seeds, devices, quick-mode budgets, seeded envs (00)
-``qlearn_lite.course``    the map of the course (00)
-``qlearn_lite.tabular``   value iteration, Q-learning, SARSA (01-03)
-``qlearn_lite.replay``    the experience-replay ring buffer (04)
-``qlearn_lite.dqn``       Q-networks, TD loss, target networks, DQN (05-06)
-``qlearn_lite.async_threads``  asynchronous Q-learning with threads (07)
-``qlearn_lite.vec_envs`` / ``vectorized``  batched envs and learners (09)
-========================  =====================================================
+================================  =============================================
+``qlearn_lite.utils``             seeds, devices, budgets, the env factory (00)
+``qlearn_lite.course``            the map of the course (00)
+``qlearn_lite.tabular``           value iteration, Q-learning, SARSA (01-03)
+``qlearn_lite.stats``             bootstrap intervals over seeds (02 on)
+``qlearn_lite.replay``            the replay buffer; n-step returns (04-05)
+``qlearn_lite.dqn``               Q-networks, TD loss, target networks (05-06)
+``qlearn_lite.parallel``          the one parallel core: contexts, runners (07 on)
+``qlearn_lite.async_threads``     asynchronous Q-learning, threads or processes
+                                  (07-08)
+``qlearn_lite.vec_envs`` /        batched envs and learners (09)
+``vectorized``
+================================  =============================================
 
 Modules are imported on demand (``from qlearn_lite import tabular``) so that
 ``import qlearn_lite`` stays fast.

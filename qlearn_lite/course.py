@@ -1,4 +1,11 @@
-"""The map of the course: which notebook adds which idea, and a figure of it."""
+"""The map of the course: which notebook adds which idea, and a figure of it.
+
+``CHAPTERS`` is the one list of the course's notebooks, written ones and planned
+ones alike. Whether a chapter is planned is part of this data (``planned``), not
+guessed from the files next to a running kernel, so the map reads the same
+locally, on Binder and on Colab. A test checks that the flags agree with the
+notebooks in the repository: whoever adds a notebook flips its flag.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +29,10 @@ class Chapter:
     """Where its code lives in the package."""
     part: str
     """Tabular, deep or parallel: the three parts of the course."""
+    notebook: str
+    """Its file in ``notebooks/``, e.g. ``"02_tabular_q_learning.ipynb"``."""
+    planned: bool = False
+    """True while the notebook is not written yet (the map draws it dashed)."""
 
 
 CHAPTERS: tuple[Chapter, ...] = (
@@ -31,6 +42,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         "Gymnasium's API; terminated vs truncated",
         "utils",
         "basics",
+        "00_setup_and_tour.ipynb",
     ),
     Chapter(
         1,
@@ -38,31 +50,64 @@ CHAPTERS: tuple[Chapter, ...] = (
         "Bellman optimality; exact Q*",
         "tabular",
         "tabular",
+        "01_mdp_and_value_iteration.ipynb",
     ),
-    Chapter(2, "Tabular Q-learning", "learn Q* from samples", "tabular", "tabular"),
+    Chapter(
+        2,
+        "Tabular Q-learning",
+        "learn Q* from samples",
+        "tabular",
+        "tabular",
+        "02_tabular_q_learning.ipynb",
+    ),
     Chapter(
         3,
         "Exploration and SARSA",
         "epsilon schedules; on- vs off-policy",
         "tabular",
         "tabular",
+        "03_exploration_and_sarsa.ipynb",
     ),
-    Chapter(4, "Experience replay", "reuse past transitions", "replay", "deep"),
-    Chapter(5, "Deep Q-networks", "a network in place of the table", "dqn", "deep"),
-    Chapter(6, "Target networks", "stable targets; double DQN", "dqn", "deep"),
+    Chapter(
+        4,
+        "Experience replay",
+        "reuse past transitions",
+        "replay",
+        "deep",
+        "04_experience_replay.ipynb",
+    ),
+    Chapter(
+        5,
+        "Deep Q-networks",
+        "a network in place of the table",
+        "dqn",
+        "deep",
+        "05_deep_q_networks.ipynb",
+    ),
+    Chapter(
+        6,
+        "Target networks",
+        "stable targets; double DQN",
+        "dqn",
+        "deep",
+        "06_target_networks.ipynb",
+    ),
     Chapter(
         7,
         "Async Q-learning with threads",
         "many actors, one shared Q",
         "async_threads",
         "parallel",
+        "07_async_q_learning_threads.ipynb",
     ),
     Chapter(
         8,
         "Async Q-learning with processes",
         "escape the GIL",
-        "async_processes",
         "parallel",
+        "parallel",
+        "08_async_q_learning_processes.ipynb",
+        planned=True,
     ),
     Chapter(
         9,
@@ -70,6 +115,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         "thousands of envs as one tensor",
         "vectorized",
         "parallel",
+        "09_gpu_vectorized_q_learning.ipynb",
     ),
     Chapter(
         10,
@@ -77,6 +123,17 @@ CHAPTERS: tuple[Chapter, ...] = (
         "actors across machines",
         "distributed",
         "parallel",
+        "10_distributed_q_learning_ray.ipynb",
+        planned=True,
+    ),
+    Chapter(
+        11,
+        "Scaling lab",
+        "which executor for which task, measured",
+        "scaling",
+        "parallel",
+        "11_scaling_lab.ipynb",
+        planned=True,
     ),
 )
 
@@ -88,15 +145,23 @@ _PART_COLOURS = {
 }
 
 
+def planned_numbers() -> set[int]:
+    """The numbers of the chapters not written yet, from :data:`CHAPTERS`."""
+    return {chapter.number for chapter in CHAPTERS if chapter.planned}
+
+
 def course_map(available: set[int] | None = None) -> Figure:
     """Draw the course as a path of boxes, one per notebook, coloured by part.
 
-    ``available``: the notebook numbers that exist; the others are drawn dashed
-    and marked "planned". ``None`` draws every chapter as available.
+    ``available``: the notebook numbers to draw as written; the others are
+    drawn dashed and marked "planned". ``None`` (the default) takes it from
+    :data:`CHAPTERS`: every chapter whose ``planned`` flag is false.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyBboxPatch, Patch
 
+    if available is None:
+        available = {chapter.number for chapter in CHAPTERS if not chapter.planned}
     per_row = 4
     rows = (len(CHAPTERS) + per_row - 1) // per_row
     fig, ax = plt.subplots(figsize=(12, 2.3 * rows + 0.6), dpi=90)
@@ -109,7 +174,7 @@ def course_map(available: set[int] | None = None) -> Figure:
         if row % 2:  # snake, so that the path reads on without jumping back
             col = per_row - 1 - col
         x, y = col * 3 + 0.15, -row * 2.3 - 1.6
-        planned = available is not None and chapter.number not in available
+        planned = chapter.number not in available
         ax.add_patch(
             FancyBboxPatch(
                 (x, y),
@@ -132,7 +197,7 @@ def course_map(available: set[int] | None = None) -> Figure:
             weight="bold",
             wrap=True,
         )
-        ax.text(x + 1.35, y + 0.7, chapter.adds, ha="center", va="center", fontsize=9)
+        ax.text(x + 1.35, y + 0.7, chapter.adds, ha="center", va="center", fontsize=8)
         ax.text(
             x + 1.35,
             y + 0.3,

@@ -47,20 +47,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from qlearn_lite.replay import ReplayBatch, ReplayBuffer
+from qlearn_lite.replay import NStepBatch, ReplayBatch, ReplayBuffer, n_step_returns
 from qlearn_lite.tabular import linear_schedule
 from qlearn_lite.utils import (
+    EnvSpec,
+    check_seed,
+    check_unit,
     child_seeds,
+    env_from_spec,
     get_device,
-    make_env,
     seed_everything,
 )
 from qlearn_lite.utils import (
     progress as progress_bar,
 )
-
-EnvSpec = str | Callable[[], gym.Env]
-"""A registered Gymnasium id (``"CartPole-v1"``) or a function returning an env."""
 
 TARGET_MODES = ("none", "hard", "soft")
 LOSSES = ("huber", "mse")
@@ -113,7 +113,7 @@ def td_targets(
     rewards: torch.Tensor,
     next_q: torch.Tensor,
     terminated: torch.Tensor,
-    gamma: float,
+    gamma: float | torch.Tensor,
     next_q_online: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """TD targets ``y = r + gamma * (1 - terminated) * Q(s', a')``.
@@ -125,8 +125,9 @@ def td_targets(
         terminated: float32 ``[batch]``, 1.0 where ``s'`` is terminal: its
             value is 0 and nothing is bootstrapped. A *truncated* transition
             (a time limit) has ``terminated = 0`` and bootstraps as usual.
-        gamma: the discount factor in ``[0, 1]`` (``gamma**n`` for the
-            n-step transitions of :func:`n_step_transitions`).
+        gamma: the discount factor in ``[0, 1]``, or float32 ``[batch]``:
+            each n-step transition's own ``gamma**k`` (an
+            :class:`~qlearn_lite.replay.NStepBatch`'s ``discounts``).
         next_q_online: float32 ``[batch, n_actions]`` or None. Given, this is
             double DQN (van Hasselt et al. 2016, eq. 4): ``a' = argmax`` of the
             online values, valued by ``next_q``. None: ``a' = argmax next_q``,
@@ -159,8 +160,10 @@ def _loss_and_mean_q(
         # Double DQN without a target net would use the same net twice: plain max.
         use_double = double and target_net is not None
         next_q_online = q_net(batch.next_obs) if use_double else None
+        # n-step transitions carry their own gamma**k (shorter at a time limit).
+        discount = batch.discounts if isinstance(batch, NStepBatch) else gamma
         targets = td_targets(
-            batch.rewards, next_q, batch.terminated, gamma, next_q_online
+            batch.rewards, next_q, batch.terminated, discount, next_q_online
         )
     if loss == "huber":  # Huber with delta 1: quadratic near 0, linear beyond
         value = F.smooth_l1_loss(q_taken, targets)
@@ -186,38 +189,80 @@ def dqn_loss(
     Mnih et al.'s error clipping) or ``"mse"``.
 
     ``batch``: a :class:`~qlearn_lite.replay.ReplayBatch` of tensors
-    (``obs float32 [batch, obs_dim]``, ``actions int64 [batch]``, ...).
+    (``obs float32 [batch, obs_dim]``, ``actions int64 [batch]``, ...), or an
+    :class:`~qlearn_lite.replay.NStepBatch`, whose own ``discounts`` then
+    replace ``gamma``.
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     return _loss_and_mean_q(q_net, target_net, batch, gamma, double, loss)[0]
 
 
-@torch.no_grad()
-def hard_update(target: nn.Module, online: nn.Module) -> None:
-    """Copy the online parameters into the target network (Mnih et al. 2015)."""
-    for target_param, online_param in zip(
-        target.parameters(), online.parameters(), strict=True
-    ):
-        target_param.copy_(online_param)
+def _parameters(module_or_tensors: nn.Module | Sequence[torch.Tensor]) -> list:
+    if isinstance(module_or_tensors, nn.Module):
+        return list(module_or_tensors.parameters())
+    return list(module_or_tensors)
 
 
 @torch.no_grad()
-def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
+def hard_update(
+    target: nn.Module | Sequence[torch.Tensor],
+    online: nn.Module | Sequence[torch.Tensor],
+) -> None:
+    """Copy the online parameters into the target network (Mnih et al. 2015).
+
+    ``target`` and ``online`` are networks of one shape, or lists of their
+    parameter tensors (``list(net.parameters())``, or one flat vector each).
+    """
+    target_params, online_params = _parameters(target), _parameters(online)
+    _check_same_length(target_params, online_params)
+    torch._foreach_copy_(target_params, online_params)
+
+
+@torch.no_grad()
+def polyak_update(
+    target: nn.Module | Sequence[torch.Tensor],
+    online: nn.Module | Sequence[torch.Tensor],
+    tau: float,
+) -> None:
     """Soft update ``theta_target <- tau * theta + (1 - tau) * theta_target``.
 
     Lillicrap et al. 2016 (DDPG), section 3. ``tau = 1`` is a hard copy,
     ``tau = 0`` leaves the target unchanged; typical values are 0.005-0.05.
+    ``target`` and ``online`` are networks, or lists of parameter tensors. The
+    one soft update of the course: DQN, the async learners and the vectorised
+    DQN all call it. It runs as one multi-tensor ``lerp`` (a single kernel
+    launch for all parameters where the device supports it).
     """
-    if isinstance(tau, bool) or not isinstance(tau, (int, float)):
-        raise ValueError(f"tau must be a number in [0, 1], got {tau!r}")
-    if not 0.0 <= tau <= 1.0:
-        raise ValueError(f"tau must be in [0, 1], got {tau!r}")
-    for target_param, online_param in zip(
-        target.parameters(), online.parameters(), strict=True
-    ):
-        # lerp_ is exact at both ends: weight 0 keeps target, weight 1 copies.
-        target_param.lerp_(online_param, float(tau))
+    tau = check_unit("tau", tau)
+    target_params, online_params = _parameters(target), _parameters(online)
+    _check_same_length(target_params, online_params)
+    # lerp is exact at both ends: weight 0 keeps target, weight 1 copies.
+    torch._foreach_lerp_(target_params, online_params, tau)
+
+
+def _check_same_length(target: list, online: list) -> None:
+    if len(target) != len(online):
+        raise ValueError(
+            f"target and online networks must have the same parameters, got "
+            f"{len(target)} and {len(online)} tensors"
+        )
+
+
+def new_q_network(
+    obs_dim: int, n_actions: int, hidden: Sequence[int], seed: int
+) -> QNetwork:
+    """A :class:`QNetwork` whose initial weights come from ``seed`` alone.
+
+    The one way the course seeds a network's initial weights: torch's global
+    generator is seeded with ``seed`` inside ``torch.random.fork_rng``, so the
+    caller's random state is left as it was. ``new_q_network(..., seed=s)``
+    gives the same weights as ``torch.manual_seed(s); QNetwork(...)``.
+    """
+    seed = check_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return QNetwork(obs_dim, n_actions, hidden)
 
 
 # ===================================================================== config
@@ -275,8 +320,10 @@ class DQNConfig:
     + ... + gamma**(n-1) r_{t+n-1} + gamma**n max_a Q(s_{t+n}, a)`` (Sutton &
     Barto 2018, section 7.1; Hessel et al. 2018, "Rainbow"). 1 is plain DQN.
     Values propagate n times faster per target update, at the price of some
-    bias from exploratory actions inside the window. Windows that a time
-    limit cuts short of n steps are dropped."""
+    bias from exploratory actions inside the window (the returns are not
+    corrected for the off-policy actions). Where a time limit cuts a window
+    short of n steps, it bootstraps from the true final observation with
+    ``gamma**k`` (:func:`~qlearn_lite.replay.n_step_returns`)."""
     eval_every: int = 2_500
     """Env steps between greedy evaluations (0: none); their time is excluded
     from ``history.wall_seconds``."""
@@ -494,20 +541,7 @@ class DQNResult:
 # ======================================================================== envs
 def _make_env(env_id_or_fn: EnvSpec, seed: int | None = None) -> gym.Env:
     """A Gymnasium env with a Discrete action space and a flat Box observation."""
-    if isinstance(env_id_or_fn, str):
-        env = make_env(env_id_or_fn)
-    elif callable(env_id_or_fn):
-        env = env_id_or_fn()
-        if not isinstance(env, gym.Env):
-            raise TypeError(
-                "the env function must return a gymnasium.Env, "
-                f"got {type(env).__name__}"
-            )
-    else:
-        raise TypeError(
-            f"expected a Gymnasium env id (str) or a function returning an env, "
-            f"got {env_id_or_fn!r}"
-        )
+    env = env_from_spec(env_id_or_fn)
     if not isinstance(env.action_space, gym.spaces.Discrete):
         env.close()
         raise TypeError(
@@ -605,34 +639,50 @@ def n_step_transitions(
     truncated: bool,
     n_step: int,
     gamma: float,
-) -> list[tuple[np.ndarray, int, float, np.ndarray, bool]]:
+) -> list[tuple[np.ndarray, int, float, np.ndarray, bool, float]]:
     """The n-step transitions that are complete after one env step.
 
     ``window`` holds the episode's last steps ``(obs, action, reward)``, the
-    newest last; the step just taken led to ``next_obs``. Returns the
-    ``(obs, action, n_step_return, next_obs, terminated)`` tuples to store and
-    removes them from ``window``:
+    newest last; the step just taken led to ``next_obs`` (the true final
+    observation if the episode ended). Returns the ``(obs, action,
+    n_step_return, next_obs, terminated, discount)`` tuples to store and
+    removes them from ``window``. Under the one convention of
+    :func:`~qlearn_lite.replay.n_step_returns` (Pardo et al. 2018):
 
-    * terminated: every waiting step is complete; its return sums the rewards
-      up to the terminal state, ``terminated=True`` (nothing to bootstrap);
-    * ``n_step`` steps waiting: the oldest is complete, with
-      ``r_0 + gamma r_1 + ... + gamma**(n-1) r_{n-1}``, bootstrapping from
-      ``next_obs`` with ``gamma**n``;
-    * truncated: the rest would bootstrap with ``gamma**k, k < n``, which one
-      discount per buffer can not express, so they are dropped.
+    * ``n_step`` steps waiting: the oldest is complete, with ``r_0 + gamma r_1
+      + ... + gamma**(n-1) r_{n-1}``, bootstrapping from ``next_obs`` with
+      ``discount = gamma**n``;
+    * terminated: every waiting step is complete, ``terminated=True``
+      (nothing to bootstrap);
+    * truncated (a time limit): every waiting step is complete and
+      bootstraps from ``next_obs`` with ``gamma**k``, ``k <= n`` its steps.
 
-    With ``n_step=1`` this is the plain transition. Sutton & Barto (2018),
-    section 7.1.
+    With ``n_step=1`` this is the plain transition (``discount = gamma``).
+    Sutton & Barto (2018), section 7.1.
     """
+    if not (terminated or truncated or len(window) == n_step):
+        return []
+    length = len(window)
+    rewards = [reward for _, _, reward in window]
+    # Only the newest step can end the episode: the flags of the others are 0.
+    ends_terminal = [False] * (length - 1) + [bool(terminated)]
+    ends_truncated = [False] * (length - 1) + [bool(truncated)]
+    targets = n_step_returns(rewards, ends_terminal, ends_truncated, gamma)
+    count = length if (terminated or truncated) else 1
     ready = []
-    while window and (terminated or len(window) == n_step):
-        n_step_return = 0.0
-        for i, (_, _, reward) in enumerate(window):
-            n_step_return += gamma**i * reward
+    for i in range(count):
         first_obs, first_action, _ = window.popleft()
-        ready.append((first_obs, first_action, n_step_return, next_obs, terminated))
-    if truncated:
-        window.clear()
+        discount = gamma ** (length - i)
+        ready.append(
+            (
+                first_obs,
+                first_action,
+                float(targets.returns[i]),
+                next_obs,
+                bool(terminated),
+                discount,
+            )
+        )
     return ready
 
 
@@ -681,19 +731,21 @@ def _train_dqn(env_id_or_fn: EnvSpec, config: DQNConfig, progress: bool) -> DQNR
     env = _make_env(env_id_or_fn, seed=env_seed)
     obs_dim, n_actions = env.observation_space.shape[0], int(env.action_space.n)
 
-    q_net = QNetwork(obs_dim, n_actions, config.hidden).to(device)
+    q_net = new_q_network(obs_dim, n_actions, config.hidden, config.seed).to(device)
     target_net = copy.deepcopy(q_net) if config.target_mode != "none" else None
     if target_net is not None:
         target_net.requires_grad_(False)
     # fused=True runs Adam's whole update as one kernel: far fewer tiny ops.
     optimizer = torch.optim.Adam(q_net.parameters(), lr=config.lr, fused=True)
-    buffer = ReplayBuffer(config.buffer_size, (obs_dim,), np.float32, seed=buffer_seed)
+    n_step = config.n_step
+    buffer = ReplayBuffer(
+        config.buffer_size, (obs_dim,), np.float32, buffer_seed, discounts=n_step > 1
+    )
     act = make_greedy_actor(q_net)  # NumPy views of q_net's weights on the CPU
     epsilon_at = linear_schedule(
         config.eps_start, config.eps_end, config.eps_decay_steps
     )
     window: deque[tuple[np.ndarray, int, float]] = deque()  # for n-step returns
-    bootstrap_discount = config.gamma**config.n_step
     history = DQNHistory()
     best_return, best_state = -math.inf, None
 
@@ -717,8 +769,10 @@ def _train_dqn(env_id_or_fn: EnvSpec, config: DQNConfig, progress: bool) -> DQNR
         # With n_step > 1 a transition waits until n rewards are known.
         window.append((obs, action, float(reward)))
         for transition in n_step_transitions(
-            window, next_obs, terminated, truncated, config.n_step, config.gamma
+            window, next_obs, terminated, truncated, n_step, config.gamma
         ):
+            if n_step == 1:  # one-step transitions all share gamma: not stored
+                transition = transition[:5]
             buffer.add(*transition)
         obs = next_obs  # easy to overlook: the next obs becomes the obs
         episode_return += float(reward)
@@ -740,12 +794,12 @@ def _train_dqn(env_id_or_fn: EnvSpec, config: DQNConfig, progress: bool) -> DQNR
                 config.batch_size, config.gradient_steps, device
             )
             for k in range(config.gradient_steps):
-                batch = ReplayBatch(*(column[k] for column in burst))
+                batch = type(burst)(*(column[k] for column in burst))
                 loss, mean_q = _loss_and_mean_q(
                     q_net,
                     target_net,
                     batch,
-                    bootstrap_discount,
+                    config.gamma,
                     config.double,
                     config.loss,
                 )

@@ -236,6 +236,11 @@ class RunOutcome:
     """CPU time of the workers: this process's (threads) or the children's."""
     executor: str
     """``"threads"`` or ``"processes"``."""
+    started: float = 0.0
+    """``time.perf_counter()`` when the gate opened (system-wide on Linux)."""
+    startup_seconds: float = 0.0
+    """Time to start the workers before the gate opened (spawning processes,
+    importing their modules); not part of ``wall_seconds``."""
 
 
 @dataclass
@@ -475,7 +480,7 @@ def run_threads(
         raise WorkerError(
             worker_id, n_workers, type(error).__name__, str(error), text, "threads"
         ) from error
-    return RunOutcome(returns, wall, cpu, "threads")
+    return RunOutcome(returns, wall, cpu, "threads", started)
 
 
 def _wait_all(events: Sequence[threading.Event], poll_seconds: float) -> None:
@@ -547,6 +552,7 @@ def _process_main(
     if torch_threads is not None:
         torch.set_num_threads(torch_threads)
     try:
+        results.put(("ready", ctx.worker_id, None))  # imported and set up
         while not go.wait(0.2):
             if ctx.should_stop():
                 break
@@ -632,9 +638,31 @@ def run_processes(
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     grace = join_timeout
+    startup = 0.0
     try:
         for process in processes:
             process.start()
+        # The gate opens once every child has imported its modules: the clock
+        # measures the work, and start-up is reported on its own.
+        ready = [False] * n_workers
+        while not all(ready) and error is None:
+            try:
+                kind, worker_id, payload = results.get(timeout=poll_seconds)
+            except queue_module.Empty:
+                for k, process in enumerate(processes):
+                    if not ready[k] and process.exitcode is not None:
+                        text = f"the process exited with code {process.exitcode}"
+                        error = (k, ("ProcessDied", text, text, RemoteError(text)))
+                        reported[k] = True
+                continue
+            if kind == "ready":
+                ready[worker_id] = True
+            else:  # an error while starting up
+                reported[worker_id] = True
+                error = (worker_id, payload)
+        if error is not None:
+            stop.set()
+        startup = time.perf_counter() - started
         started = time.perf_counter()
         go.set()
         while not all(reported):
@@ -688,7 +716,7 @@ def run_processes(
         raise WorkerError(
             worker_id, n_workers, name, message, text, "processes"
         ) from carried
-    return RunOutcome(returns, wall, cpu, "processes")
+    return RunOutcome(returns, wall, cpu, "processes", started, startup)
 
 
 def _drain(results: Any, returns: list[Any], reported: list[bool]) -> None:

@@ -8,6 +8,7 @@ call ``plt.show()`` after it, as usual.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 
 import gymnasium as gym
@@ -20,7 +21,9 @@ from matplotlib.patches import Rectangle
 from qlearn_lite.tabular import discrete_sizes, greedy_policy, transition_table
 
 __all__ = [
+    "Animation",
     "animate_episode",
+    "animate_frames",
     "cell_types",
     "greedy_path",
     "grid_shape",
@@ -412,6 +415,84 @@ def plot_learning_curves(
 
 
 # ---------------------------------------------------------------- episodes
+class Animation:
+    """An inline HTML animation that also shows a still picture.
+
+    Displayed in a notebook it stores two outputs: a PNG of the last frame,
+    which every viewer shows (GitHub, nbviewer, a static HTML export, an
+    untrusted notebook in JupyterLab), and the JavaScript animation, which
+    plays where the notebook is trusted or exported with its scripts.
+
+    ``html``: the animation (``matplotlib``'s ``to_jshtml``); ``png``: the
+    still frame's bytes. ``data`` is ``html``, as for ``IPython.display.HTML``.
+    """
+
+    def __init__(self, html: str, png: bytes):
+        self.html = html
+        self.png = png
+
+    @property
+    def data(self) -> str:
+        return self.html
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def _repr_png_(self) -> bytes:
+        return self.png
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import HTML, Image, display
+
+        display(Image(data=self.png, format="png"))
+        display(HTML(self.html))
+
+
+def animate_frames(
+    frames: Sequence[np.ndarray],
+    captions: Sequence[str] | None = None,
+    title: str = "",
+    interval_ms: int = 300,
+    loop: bool = False,
+) -> Animation:
+    """Frames (uint8 [height, width, 3] each) as an :class:`Animation`.
+
+    ``captions[i]`` is shown above frame ``i`` after ``title``. The still
+    picture is the last frame with its caption. No ffmpeg needed.
+    """
+    from matplotlib import animation
+
+    if len(frames) == 0:
+        raise ValueError("frames must hold at least one image, got none")
+    captions = list(captions) if captions is not None else [""] * len(frames)
+    if len(captions) != len(frames):
+        raise ValueError(
+            f"captions must match frames: {len(frames)} frames, "
+            f"{len(captions)} captions"
+        )
+    height, width = frames[0].shape[:2]
+    scale = 2.6 / max(height, width)
+    fig, ax = plt.subplots(figsize=(width * scale, height * scale + 0.3), dpi=72)
+    image = ax.imshow(frames[0])
+    ax.axis("off")
+    text = ax.set_title(f"{title} {captions[0]}".strip(), fontsize=8)
+
+    def draw(index: int):
+        image.set_data(frames[index])
+        text.set_text(f"{title} {captions[index]}".strip())
+        return image, text
+
+    movie = animation.FuncAnimation(
+        fig, draw, frames=len(frames), interval=interval_ms, blit=False
+    )
+    html = movie.to_jshtml(default_mode="loop" if loop else "once")
+    draw(len(frames) - 1)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return Animation(html, buffer.getvalue())
+
+
 def animate_episode(
     env: gym.Env,
     policy: np.ndarray,
@@ -419,16 +500,14 @@ def animate_episode(
     max_frames: int = 40,
     interval_ms: int = 300,
     title: str = "",
-):
+) -> Animation:
     """One episode of ``policy`` as an inline HTML animation (no ffmpeg).
 
     ``env`` must be made with ``render_mode="rgb_array"``. At most
     ``max_frames`` frames are kept (the file stays small). Returns an
-    ``IPython.display.HTML``; make it the last line of a cell to show it.
+    :class:`Animation`; make it the last line of a cell to show it, with a
+    still picture of its last frame for viewers that cannot play it.
     """
-    from IPython.display import HTML
-    from matplotlib import animation
-
     if env.render_mode != "rgb_array":
         raise ValueError(
             "animate_episode needs an env made with render_mode='rgb_array', got "
@@ -446,21 +525,4 @@ def animate_episode(
         captions.append(f"step {step}, return {total:g}{end}")
         if terminated or truncated:
             break
-    height, width = frames[0].shape[:2]
-    scale = 2.6 / max(height, width)
-    fig, ax = plt.subplots(figsize=(width * scale, height * scale + 0.3), dpi=72)
-    image = ax.imshow(frames[0])
-    ax.axis("off")
-    text = ax.set_title(f"{title} {captions[0]}".strip(), fontsize=8)
-
-    def draw(index: int):
-        image.set_data(frames[index])
-        text.set_text(f"{title} {captions[index]}".strip())
-        return image, text
-
-    movie = animation.FuncAnimation(
-        fig, draw, frames=len(frames), interval=interval_ms, blit=False
-    )
-    html = movie.to_jshtml(default_mode="once")
-    plt.close(fig)
-    return HTML(html)
+    return animate_frames(frames, captions, title=title, interval_ms=interval_ms)

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -52,6 +52,7 @@ from qlearn_lite.tabular import (
     TabularResult,
     discrete_sizes,
     epsilon_greedy,
+    initial_q,
     q_update,
     td_target,
 )
@@ -78,6 +79,115 @@ class ReplayBatch(NamedTuple):
     """``float32 [batch]``: 1.0 where ``next_obs`` is terminal (no bootstrap)."""
 
 
+class NStepBatch(NamedTuple):
+    """A minibatch of n-step transitions: :class:`ReplayBatch` plus discounts.
+
+    From a buffer made with ``ReplayBuffer(..., discounts=True)``. The TD
+    target of row ``i`` is ``rewards[i] + discounts[i] * (1 - terminated[i])
+    * max_a Q(next_obs[i], a)``.
+    """
+
+    obs: torch.Tensor
+    """``obs_dtype [batch, *obs_shape]``: the state the first action was taken in."""
+    actions: torch.Tensor
+    """``int64 [batch]``: the first action."""
+    rewards: torch.Tensor
+    """``float32 [batch]``: the discounted sum of the window's rewards."""
+    next_obs: torch.Tensor
+    """``obs_dtype [batch, *obs_shape]``: the state bootstrapped from."""
+    terminated: torch.Tensor
+    """``float32 [batch]``: 1.0 where ``next_obs`` is terminal (no bootstrap)."""
+    discounts: torch.Tensor
+    """``float32 [batch]``: ``gamma**k``, ``k`` the steps from ``obs`` to
+    ``next_obs`` (``n``, or fewer where a time limit cut the window)."""
+
+
+# ============================================================ n-step returns
+class NStepReturns(NamedTuple):
+    """What :func:`n_step_returns` gives for every step of a segment."""
+
+    returns: Any
+    """``[L, *batch]``: the discounted sum of the rewards of each step's window."""
+    discounts: Any
+    """``[L, *batch]``: ``gamma**k`` (``k`` the window's length), 0 where the
+    window ends in a terminal state."""
+    last: Any
+    """int ``[L, *batch]``: the index of each window's last step; its next
+    observation is the state to bootstrap from."""
+
+
+def n_step_returns(
+    rewards: Any, terminated: Any, truncated: Any, gamma: float
+) -> NStepReturns:
+    """The n-step returns of a segment, under the one convention of the course.
+
+    ``rewards``, ``terminated`` and ``truncated`` are ``[L, *batch]`` (NumPy
+    arrays, torch tensors, or lists) for the ``L`` steps of a segment of at
+    most ``n`` steps: ``r_0, ..., r_{L-1}``, each step's flags. Step ``i``'s
+    window runs from ``i`` to the first episode end at or after ``i``, or to
+    the segment's last step ``L - 1``. Its target is
+
+        G_i = r_i + gamma r_{i+1} + ... + gamma^(k-1) r_{last}
+              + gamma^k (1 - terminated_last) V(s'_last),   k = last - i + 1
+
+    returned as ``returns = G_i`` without the bootstrap term, ``discounts =
+    gamma^k (1 - terminated_last)`` and ``last``; the caller adds ``discounts
+    * V(next_obs[last])``. This is the convention that Pardo et al. (2018,
+    "Time Limits in Reinforcement Learning", section 3) argue for:
+
+    * a *terminal* step cuts the return (its value is 0, ``discounts = 0``);
+    * a *truncated* step (a time limit) bootstraps from the value of the true
+      final observation (Gymnasium's ``next_obs`` of that step, or
+      ``info["final_obs"]`` after an autoreset), not from the reset one;
+    * a window that reaches the end of the segment bootstraps there: Mnih et
+      al.'s forward view (2016, Algorithm S2).
+
+    Replay (:func:`qlearn_lite.dqn.n_step_transitions`), DQN, the async
+    learners and the vectorised learners all use this one function.
+    """
+    if isinstance(rewards, torch.Tensor):
+        ends = (torch.as_tensor(terminated) | torch.as_tensor(truncated)).to(rewards)
+        cuts = torch.as_tensor(terminated).to(rewards)
+        returns, discounts, last = (torch.empty_like(rewards) for _ in range(3))
+    else:
+        rewards = np.asarray(rewards, dtype=np.float64)
+        ends = (np.asarray(terminated) | np.asarray(truncated)).astype(np.float64)
+        cuts = np.asarray(terminated).astype(np.float64)
+        returns, discounts, last = (np.empty_like(rewards) for _ in range(3))
+    length = len(rewards)
+    if length == 0:
+        raise ValueError("n_step_returns needs a segment of at least one step")
+    if ends.shape != rewards.shape or cuts.shape != rewards.shape:
+        raise ValueError(
+            "rewards, terminated and truncated must have one shape, got "
+            f"{tuple(rewards.shape)}, {tuple(np.shape(terminated))} and "
+            f"{tuple(np.shape(truncated))}"
+        )
+    # Backward over the segment, with 0/1 masks instead of branches, so that
+    # one code serves a single env and a batch of them. ``end`` is 1 where a
+    # step ends its episode: the window of that step starts afresh there.
+    running, discount, window_last, cut = rewards[length - 1], gamma, length - 1, 0.0
+    ended = 1.0  # the segment's last step always closes its window
+    for i in range(length - 1, -1, -1):
+        if i < length - 1:
+            ended = ends[i]
+            keep = 1.0 - ended
+            running = rewards[i] + gamma * keep * running
+            discount = gamma * (ended + keep * discount)
+            window_last = ended * i + keep * window_last
+            cut = ended * cuts[i] + keep * cut
+        else:
+            cut = cuts[i]
+        returns[i] = running
+        discounts[i] = discount * (1.0 - cut)
+        last[i] = window_last
+    if isinstance(last, torch.Tensor):
+        last = last.long()
+    else:
+        last = last.astype(np.int64)
+    return NStepReturns(returns, discounts, last)
+
+
 def _positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -99,6 +209,10 @@ class ReplayBuffer:
             for images).
         seed: seeds the buffer's own ``numpy.random.Generator`` (used by
             :meth:`sample`), so sampling never touches global random state.
+        discounts: keep one bootstrap discount per transition (``gamma**k``
+            of an n-step transition, see :func:`n_step_returns`); ``add``
+            then takes it as a sixth argument and batches are
+            :class:`NStepBatch`.
 
     Not thread-safe: threads that share one buffer must hold a lock around
     ``add`` and ``sample`` (as :mod:`qlearn_lite.async_threads` does).
@@ -115,6 +229,7 @@ class ReplayBuffer:
         obs_shape: tuple[int, ...] | int,
         obs_dtype: npt.DTypeLike = np.float32,
         seed: int | None = None,
+        discounts: bool = False,
     ) -> None:
         self.capacity = _positive_int("capacity", capacity)
         if isinstance(obs_shape, (int, np.integer)):
@@ -133,6 +248,8 @@ class ReplayBuffer:
         self.actions = np.zeros(self.capacity, dtype=np.int64)
         self.rewards = np.zeros(self.capacity, dtype=np.float32)
         self.terminated = np.zeros(self.capacity, dtype=np.bool_)
+        # n-step transitions: each its own bootstrap discount gamma**k.
+        self.discounts = np.zeros(self.capacity, np.float32) if discounts else None
         self.position = 0  # the slot the next transition is written to
         self.size = 0  # how many slots hold a transition (<= capacity)
 
@@ -144,6 +261,7 @@ class ReplayBuffer:
         reward: npt.ArrayLike,
         next_obs: npt.ArrayLike,
         terminated: npt.ArrayLike,
+        discount: npt.ArrayLike | None = None,
     ) -> None:
         """Store one transition, or a batch of ``n`` of them.
 
@@ -151,7 +269,15 @@ class ReplayBuffer:
         ``action``, ``reward``, ``terminated``. A batch: ``obs`` and
         ``next_obs`` of shape ``[n, *obs_shape]`` and the others of shape
         ``[n]``; it is stored exactly as ``n`` single adds in order would be.
+        ``discount`` is given exactly when the buffer keeps discounts.
         """
+        if (discount is None) != (self.discounts is None):
+            raise ValueError(
+                "this buffer was made with discounts="
+                f"{self.discounts is not None}: give discount "
+                f"{'(gamma**k)' if self.discounts is not None else 'None'}, "
+                f"got {discount!r}"
+            )
         obs = np.asarray(obs)
         if obs.shape == self.obs_shape:  # the common case: one transition
             next_obs = self._check_obs("next_obs", next_obs, ())
@@ -161,6 +287,8 @@ class ReplayBuffer:
             self.actions[index] = action
             self.rewards[index] = reward
             self.terminated[index] = terminated
+            if self.discounts is not None:
+                self.discounts[index] = discount
             self.position = (index + 1) % self.capacity
             self.size = min(self.size + 1, self.capacity)
             return
@@ -172,6 +300,7 @@ class ReplayBuffer:
             ("action", action),
             ("reward", reward),
             ("terminated", terminated),
+            *((("discount", discount),) if self.discounts is not None else ()),
         ):
             value = np.asarray(value)
             if value.shape != (count,):
@@ -188,7 +317,11 @@ class ReplayBuffer:
         indices = (self.position + np.arange(count)) % self.capacity
         self.obs[indices] = obs
         self.next_obs[indices] = next_obs
-        self.actions[indices], self.rewards[indices], self.terminated[indices] = columns
+        self.actions[indices] = columns[0]
+        self.rewards[indices] = columns[1]
+        self.terminated[indices] = columns[2]
+        if self.discounts is not None:
+            self.discounts[indices] = columns[3]
         self.position = int((self.position + count) % self.capacity)
         self.size = min(self.size + count, self.capacity)
 
@@ -228,14 +361,24 @@ class ReplayBuffer:
             )
         return batch_size
 
-    def _gather(self, indices: np.ndarray) -> ReplayBatch:
+    def _gather(self, indices: np.ndarray) -> ReplayBatch | NStepBatch:
         """The transitions at ``indices`` (any shape) as NumPy arrays."""
-        return ReplayBatch(
+        columns = (
             self.obs[indices],
             self.actions[indices],
             self.rewards[indices],
             self.next_obs[indices],
             self.terminated[indices].astype(np.float32),
+        )
+        if self.discounts is None:
+            return ReplayBatch(*columns)
+        return NStepBatch(*columns, self.discounts[indices])
+
+    def _to_torch(
+        self, batch: ReplayBatch | NStepBatch, device: str | torch.device
+    ) -> ReplayBatch | NStepBatch:
+        return type(batch)(
+            *(torch.from_numpy(array).to(device, non_blocking=True) for array in batch)
         )
 
     def sample_arrays(self, batch_size: int) -> ReplayBatch:
@@ -252,10 +395,7 @@ class ReplayBuffer:
         ``terminated`` float32 ``[batch_size]``. Sampling is with replacement,
         as in Mnih et al. (2015).
         """
-        arrays = self.sample_arrays(batch_size)
-        return ReplayBatch(
-            *(torch.from_numpy(array).to(device, non_blocking=True) for array in arrays)
-        )
+        return self._to_torch(self.sample_arrays(batch_size), device)
 
     def sample_batches(
         self, batch_size: int, num_batches: int, device: str | torch.device = "cpu"
@@ -270,12 +410,7 @@ class ReplayBuffer:
         batch_size = self._check_batch_size(batch_size)
         num_batches = _positive_int("num_batches", num_batches)
         indices = self.rng.integers(0, self.size, size=(num_batches, batch_size))
-        return ReplayBatch(
-            *(
-                torch.from_numpy(array).to(device, non_blocking=True)
-                for array in self._gather(indices)
-            )
-        )
+        return self._to_torch(self._gather(indices), device)
 
     # ------------------------------------------------------------------- sizes
     def __len__(self) -> int:
@@ -289,6 +424,7 @@ class ReplayBuffer:
             + self.actions.itemsize
             + self.rewards.itemsize
             + self.terminated.itemsize
+            + (0 if self.discounts is None else self.discounts.itemsize)
         )
 
     @property
@@ -346,10 +482,7 @@ def replay_q_learning(
         ):
             interval = "(0, 1]" if low_open else "[0, 1]"
             raise ValueError(f"{name} must be in {interval}, got {value!r}")
-    if q_init is None:
-        Q = np.zeros((n_states, n_actions))
-    else:
-        Q = np.array(np.broadcast_to(q_init, (n_states, n_actions)), dtype=np.float64)
+    Q = initial_q(q_init, n_states, n_actions)
     agent_seed, env_seed, buffer_seed = child_seeds(seed, 3)
     rng = np.random.default_rng(agent_seed)
     buffer = ReplayBuffer(buffer_size, (), np.int64, seed=buffer_seed)

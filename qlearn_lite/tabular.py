@@ -44,6 +44,7 @@ __all__ = [
     "LinearSchedule",
     "TabularResult",
     "TransitionTable",
+    "best_success_probability",
     "discrete_sizes",
     "epsilon_greedy",
     "evaluate_policy",
@@ -434,7 +435,13 @@ class TabularResult:
         )
 
 
-def _initial_q(q_init: Any, n_states: int, n_actions: int) -> np.ndarray:
+def initial_q(q_init: Any, n_states: int, n_actions: int) -> np.ndarray:
+    """The starting Q-table from ``q_init``: float64 ``[n_states, n_actions]``.
+
+    The one ``q_init`` handling of the course: ``None`` gives zeros, a number
+    fills the table (optimistic initial values), an array of that shape is
+    copied (so training never changes the caller's array).
+    """
     if q_init is None:
         return np.zeros((n_states, n_actions))
     if isinstance(q_init, Real) and not isinstance(q_init, bool):
@@ -473,7 +480,7 @@ def _train(
         epsilon = _check_epsilon(epsilon)
     if snapshot_every is not None:
         snapshot_every = check_int("snapshot_every", snapshot_every)
-    Q = _initial_q(q_init, n_states, n_actions)
+    Q = initial_q(q_init, n_states, n_actions)
     agent_seed, env_seed = child_seeds(seed, 2)
     rng = np.random.default_rng(agent_seed)
 
@@ -737,3 +744,46 @@ def _start_distribution(env: gym.Env) -> np.ndarray:
     distribution = np.zeros(n_states)
     distribution[int(start)] = 1.0
     return distribution
+
+
+# ------------------------------------------------ the best within a time limit
+def best_success_probability(env: gym.Env, horizon: int | None = None) -> float:
+    """The highest probability that *any* policy succeeds within ``horizon`` steps.
+
+    With a time limit the best action can depend on how many steps are left
+    (near the end a risky shortcut beats a slow safe route), so the best policy
+    is non-stationary, and no fixed ``state -> action`` table, not even the
+    greedy policy of ``Q*`` for some ``gamma``, needs to reach this number.
+    Backward induction over the horizon (Puterman 1994, chapter 4, finite-horizon
+    MDPs; Pardo et al. 2018 on time limits in RL) computes it exactly. With
+    ``B_k(s)`` the best chance of success from ``s`` with ``k`` steps left:
+
+        B_0(s) = 0
+        B_k(s) = max_a sum_{s'} p(s' | s, a) * (1 if the transition succeeds,
+                 0 if it terminates otherwise, else B_{k-1}(s'))
+
+    It returns ``B_horizon`` averaged over the start states; the policy that
+    achieves it takes, with ``k`` steps left, an argmax of the ``k``-th backup.
+    "Success" is as in :func:`success_probability`, and for every fixed
+    ``policy``, ``success_probability(env, policy, horizon)`` is at most this
+    number. ``horizon`` defaults to the env's ``max_episode_steps`` (100 for
+    FrozenLake 4x4, 200 for 8x8).
+    """
+    table = transition_table(env)
+    if horizon is None:
+        horizon = env.spec.max_episode_steps if env.spec is not None else None
+        if horizon is None:
+            raise ValueError(f"{env} has no time limit: pass horizon=...")
+    horizon = check_int("horizon", horizon)
+    best_reward = table.reward[table.terminated].max()
+    good = table.terminated & (table.reward >= best_reward)
+    pair = table.state * table.n_actions + table.action
+    best = np.zeros(table.n_states)  # B_k for k = 0, 1, ..., horizon
+    for _ in range(horizon):
+        value = np.where(
+            good, 1.0, np.where(table.terminated, 0.0, best[table.next_state])
+        )
+        size = table.n_states * table.n_actions
+        q = np.bincount(pair, weights=table.prob * value, minlength=size)
+        best = q.reshape(table.n_states, table.n_actions).max(axis=1)
+    return float(_start_distribution(env) @ best)

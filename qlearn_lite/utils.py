@@ -23,7 +23,7 @@ import random
 import resource
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from numbers import Real
 from typing import Any, TypeVar
@@ -225,7 +225,7 @@ def get_device(device: str | torch.device = "auto") -> torch.device:
         )
     name = device.strip().lower()
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cpu":
         return torch.device("cpu")
     if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
@@ -235,13 +235,15 @@ def get_device(device: str | torch.device = "auto") -> torch.device:
                 f"(torch {torch.__version__}, CUDA build: {torch.version.cuda}); "
                 "use device='auto' or 'cpu'"
             )
-        index = int(name[5:]) if ":" in name else 0
+        index = int(name[5:]) if ":" in name else torch.cuda.current_device()
         if index >= torch.cuda.device_count():
             raise ValueError(
                 f"device {device!r}: only {torch.cuda.device_count()} CUDA "
                 "device(s) are visible"
             )
-        return torch.device(name)
+        # The index made explicit (cuda -> cuda:0), so that the device compares
+        # equal to the device of the tensors created on it.
+        return torch.device("cuda", index)
     raise ValueError(
         f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
     )
@@ -275,6 +277,40 @@ def make_env(env_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
         env.action_space.seed(seed)
         env.observation_space.seed(seed)
     return env
+
+
+EnvSpec = str | Callable[[], gym.Env]
+"""A registered Gymnasium id (``"CartPole-v1"``) or a function returning an env.
+
+A function must be importable (module level, not a lambda or a notebook
+cell) wherever the env is built in another process or on a Ray actor."""
+
+
+def env_from_spec(env_id_or_fn: EnvSpec, seed: int | None = None) -> gym.Env:
+    """A fresh env from a Gymnasium id (:func:`make_env`) or an env function.
+
+    The one env factory of every learner. ``seed``, if given, seeds the env's
+    first reset and its spaces, as :func:`make_env` does.
+    """
+    if isinstance(env_id_or_fn, str):
+        return make_env(env_id_or_fn, seed=seed)
+    if callable(env_id_or_fn):
+        env = env_id_or_fn()
+        if not isinstance(env, gym.Env):
+            raise TypeError(
+                "the env function must return a gymnasium.Env, got "
+                f"{type(env).__name__}"
+            )
+        if seed is not None:
+            seed = check_seed(seed)
+            env.reset(seed=seed)
+            env.action_space.seed(seed)
+            env.observation_space.seed(seed)
+        return env
+    raise TypeError(
+        "expected a Gymnasium env id (str) or a function returning an env, "
+        f"got {env_id_or_fn!r}"
+    )
 
 
 # ---------------------------------------------------------------------- setup

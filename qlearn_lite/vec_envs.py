@@ -87,15 +87,6 @@ def _check_max_steps(max_episode_steps: Any) -> int | None:
     return int(max_episode_steps)
 
 
-def _resolve_device(device: str | torch.device) -> torch.device:
-    """:func:`get_device`, with CUDA's index made explicit (``cuda`` -> ``cuda:0``)
-    so that it compares equal to the device of the tensors created on it."""
-    device = get_device(device)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())
-    return device
-
-
 def _make_generator(device: torch.device, seed: int) -> torch.Generator:
     """A ``torch.Generator`` living on ``device`` (CUDA needs its own)."""
     return torch.Generator(device=device).manual_seed(seed)
@@ -210,7 +201,7 @@ class TorchCartPole:
         max_episode_steps: int = 500,
     ) -> None:
         self.num_envs = check_int("num_envs", num_envs)
-        self.device = _resolve_device(device)
+        self.device = get_device(device)
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(
                 f"dtype must be torch.float64 or torch.float32, got {dtype!r}"
@@ -421,7 +412,7 @@ class TorchTabularEnv:
         name: str = "TorchTabularEnv",
     ) -> None:
         self.num_envs = check_int("num_envs", num_envs)
-        self.device = _resolve_device(device)
+        self.device = get_device(device)
         self.seed = check_seed(seed)
         self.max_episode_steps = _check_max_steps(max_episode_steps)
         self.name = name

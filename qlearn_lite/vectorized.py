@@ -58,13 +58,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from qlearn_lite.dqn import QNetwork, first_reach, td_targets
-from qlearn_lite.utils import check_int, check_unit, child_seeds
+from qlearn_lite.utils import check_int, check_unit, child_seeds, get_device
 from qlearn_lite.utils import progress as progress_bar
-from qlearn_lite.vec_envs import (
-    TorchCartPole,
-    TorchTabularEnv,
-    _resolve_device,
-)
+from qlearn_lite.vec_envs import TorchCartPole, TorchTabularEnv
 
 __all__ = [
     "DeviceBatch",
@@ -322,7 +318,7 @@ def vectorized_q_learning(
             )
         device = env.device
     else:
-        device = _resolve_device(device)
+        device = get_device(device)
         env = TorchTabularEnv.from_gymnasium(env, num_envs, device, env_seed)
     n_states, n_actions = env.n_states, env.n_actions
     if q_init is None:
@@ -1024,7 +1020,7 @@ def vectorized_dqn(
         raise TypeError(
             f"config must be a VectorizedDQNConfig, got {type(config).__name__}"
         )
-    device = _resolve_device(config.device)
+    device = get_device(config.device)
     training = _Training(config, device)
     history = VectorizedDQNHistory()
     num_envs = config.num_envs

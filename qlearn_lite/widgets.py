@@ -5,10 +5,12 @@ schedule and the number of episodes; every change retrains and redraws the
 learning curve and the learned Q-table, with the greedy policy's success rate
 next to the optimum from value iteration.
 
-Where nothing can run the sliders (nbval, ``jupyter nbconvert``, GitHub's
-static view, a plain Python script) the same object shows one static picture of
-the default setting instead of failing: it offers the front end both the
-widget and a PNG, and a front end without a widget manager shows the PNG.
+The picture is an ordinary PNG output, not part of the widget: in a notebook
+the explorer displays the sliders (a widget) and, below them, the picture
+(``image/png``), which every retrain replaces in place. So wherever nothing
+can run the sliders (nbval, a static HTML export with ``jupyter nbconvert``,
+GitHub's view, an untrusted notebook) the picture of the last setting is still
+stored and shown. Outside IPython the object offers a PNG and a text summary.
 """
 
 from __future__ import annotations
@@ -196,6 +198,7 @@ class Explorer:
         self.score = train_and_score(env, settings)
         self.png = _png(draw(env, settings, self.score))
         self.controls: dict[str, Any] = {}
+        self._picture: Any = None  # the display handle of the PNG, once shown
         self.box = self._build_widgets() if interactive else None
 
     # ----------------------------------------------------------- widgets
@@ -239,12 +242,13 @@ class Explorer:
             "episodes": slider(widgets.IntSlider, "episodes", 100, 20_000, 100),
             "seed": slider(widgets.IntSlider, "seed", 0, 99, 1),
         }
-        self._image = widgets.Image(value=self.png, format="png")
         self._status = widgets.HTML(self._status_text())
         for control in self.controls.values():
             control.observe(self._on_change, names="value")
         left = widgets.VBox(list(self.controls.values()))
-        return widgets.VBox([widgets.HBox([left, self._status]), self._image])
+        # The picture is not a widget: it is a PNG output of its own (see
+        # _ipython_display_), which static viewers keep.
+        return widgets.HBox([left, self._status])
 
     def _status_text(self, busy: bool = False) -> str:
         if busy:
@@ -266,8 +270,11 @@ class Explorer:
         self.score = train_and_score(self.env, settings)
         self.png = _png(draw(self.env, settings, self.score))
         if self.box is not None:
-            self._image.value = self.png
             self._status.value = self._status_text()
+        if self._picture is not None:
+            from IPython.display import Image
+
+            self._picture.update(Image(data=self.png, format="png"))
 
     def update(self, **changes: Any) -> Explorer:
         """Change settings from code: ``update(alpha=0.5, schedule="constant")``."""
@@ -283,6 +290,14 @@ class Explorer:
         return self
 
     # ----------------------------------------------------------- display
+    def _ipython_display_(self) -> None:
+        """In IPython: the sliders, then the picture as a PNG output of its own."""
+        from IPython.display import Image, display
+
+        if self.box is not None:
+            display(self.box)
+        self._picture = display(Image(data=self.png, format="png"), display_id=True)
+
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         """The widget for front ends that run widgets, the PNG for all others."""
         bundle = {

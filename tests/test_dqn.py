@@ -69,13 +69,14 @@ def test_n_step_full_window_by_hand():
     window = steps(1.0, 2.0, 4.0)
     ready = n_step_transitions(window, np.array([9.0]), False, False, 3, 0.5)
     assert len(ready) == 1 and len(window) == 2
-    obs, action, n_step_return, next_obs, terminated = ready[0]
-    assert (obs[0], action, n_step_return, next_obs[0], terminated) == (
+    obs, action, n_step_return, next_obs, terminated, discount = ready[0]
+    assert (obs[0], action, n_step_return, next_obs[0], terminated, discount) == (
         0.0,
         0,
         1 + 0.5 * 2 + 0.25 * 4,
         9.0,
         False,
+        0.125,
     )
 
 
@@ -94,11 +95,14 @@ def test_n_step_terminal_flushes_with_partial_sums():
     assert all(r[4] for r in ready) and len(window) == 0
 
 
-def test_n_step_truncation_drops_partial_windows():
-    """A time limit stores the full window (bootstrapping) and drops the rest."""
-    window = steps(1.0, 1.0, 1.0)
-    ready = n_step_transitions(window, np.array([5.0]), False, True, 3, 0.9)
-    assert len(ready) == 1 and ready[0][4] is False and len(window) == 0
+def test_n_step_truncation_bootstraps_every_waiting_step():
+    """A time limit stores every waiting step, each bootstrapping with gamma^k."""
+    window = steps(1.0, 2.0)
+    ready = n_step_transitions(window, np.array([5.0]), False, True, 3, 0.5)
+    assert [r[2] for r in ready] == [1 + 0.5 * 2, 2.0]
+    assert [r[5] for r in ready] == [0.25, 0.5]
+    assert [r[4] for r in ready] == [False, False]
+    assert all(r[3][0] == 5.0 for r in ready) and len(window) == 0
 
 
 def test_one_step_is_the_plain_transition():
@@ -200,11 +204,40 @@ def test_polyak_update_mixes():
     torch.testing.assert_close(target.layers[0].weight, torch.tensor([[1.0, 6.0]]))
 
 
-@pytest.mark.parametrize("tau", [-0.1, 1.5, float("nan"), "0.5"])
-def test_polyak_update_rejects_bad_tau(tau):
-    """tau outside [0, 1] is a ValueError naming tau."""
-    with pytest.raises(ValueError, match="tau must be"):
+@pytest.mark.parametrize(
+    ("tau", "error"),
+    [(-0.1, ValueError), (1.5, ValueError), (float("nan"), ValueError)]
+    + [("0.5", TypeError)],
+)
+def test_polyak_update_rejects_bad_tau(tau, error):
+    """tau outside [0, 1] is a ValueError, a string a TypeError, both naming tau."""
+    with pytest.raises(error, match="tau must be"):
         polyak_update(QNetwork(2, 2), QNetwork(2, 2), tau)
+
+
+def test_polyak_update_on_tensor_lists_and_numpy_tau():
+    """Lists of tensors work like networks, and a numpy float is a legal tau."""
+    target, online = [torch.zeros(3), torch.zeros(2)], [torch.ones(3), torch.ones(2)]
+    polyak_update(target, online, np.float32(0.25))
+    torch.testing.assert_close(torch.cat(target), torch.full((5,), 0.25))
+
+
+def test_new_q_network_is_seeded_and_leaves_global_rng():
+    """The same seed gives the same weights, and torch's global stream is untouched."""
+    from qlearn_lite.dqn import new_q_network
+
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    first = new_q_network(4, 2, (8,), seed=5)
+    assert torch.rand(1).item() == expected_next.item()
+    second = new_q_network(4, 2, (8,), seed=5)
+    torch.manual_seed(5)
+    reference = QNetwork(4, 2, (8,))
+    for a, b, c in zip(
+        first.parameters(), second.parameters(), reference.parameters(), strict=True
+    ):
+        assert torch.equal(a, b) and torch.equal(a, c)
 
 
 def test_hard_update_copies_and_detaches():

@@ -161,3 +161,94 @@ def test_readme_lists_every_notebook_with_its_runtime():
         assert re.search(r"\|\s*(~\s*)?\d+(\.\d+)?\s*(s|min)\s*\|", row), (
             f"README row for {path.name} has no runtime: {row}"
         )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_header_and_readme_show_the_recorded_runtime(path):
+    """Title cell and README row both show the runtime `make notebooks` stored."""
+    nb = load(path)
+    seconds = nb["metadata"]["qlearn_lite"]["runtime_seconds"]
+    shown = course_header.runtime_text(seconds)
+    first = source(nb["cells"][0])
+    assert f"**Runtime**: about {shown} in full mode" in first, (
+        f"{path.name}: recorded {seconds} s, header says "
+        f"{re.search(r'[*][*]Runtime[*][*]:.*', first).group(0)!r}"
+    )
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    row = next(
+        line for line in readme.splitlines() if f"(notebooks/{path.name})" in line
+    )
+    assert row.rstrip().rstrip("|").split("|")[-1].strip() == shown, row
+
+
+# Notebooks whose committed outputs predate tools/run_notebooks.py's rewrite of
+# progress-bar texts. Strict: once one is re-run, its entry must go.
+BARS_PENDING_RERUN = {
+    "05_deep_q_networks.ipynb",
+    "06_target_networks.ipynb",
+    "07_async_q_learning_threads.ipynb",
+    "09_gpu_vectorized_q_learning.ipynb",
+}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(
+            path,
+            marks=pytest.mark.xfail(
+                path.name in BARS_PENDING_RERUN,
+                reason="outputs stored before progress-bar texts were frozen",
+                strict=True,
+            ),
+        )
+        for path in NOTEBOOKS
+    ],
+    ids=NAMES,
+)
+def test_progress_bar_texts_show_their_final_state(path):
+    """A viewer without widgets (GitHub, static HTML) sees no bar stuck at 0 %."""
+    state = (
+        load(path)["metadata"]
+        .get("widgets", {})
+        .get("application/vnd.jupyter.widget-state+json", {})
+        .get("state", {})
+    )
+    for cell in code_cells(load(path)):
+        for output in cell["outputs"]:
+            data = output.get("data", {})
+            if "application/vnd.jupyter.widget-view+json" not in data:
+                continue
+            text = "".join(data.get("text/plain", ""))
+            if re.search(r"\d+%\|", text):
+                model = data["application/vnd.jupyter.widget-view+json"]["model_id"]
+                assert model in state, f"{path.name}: bar without widget state"
+                assert not re.search(r"(^|\D)0%\|", text), (
+                    f"{path.name}: stored progress bar text stuck at 0 %: {text!r}"
+                )
+
+
+def test_course_map_marks_exactly_the_missing_notebooks_as_planned():
+    """qlearn_lite.course: a chapter is planned if and only if its file is absent."""
+    from qlearn_lite.course import CHAPTERS
+
+    for chapter in CHAPTERS:
+        exists = (ROOT / "notebooks" / chapter.notebook).exists()
+        assert chapter.planned != exists, (
+            f"{chapter.notebook}: planned={chapter.planned} but the file "
+            f"{'exists' if exists else 'is missing'}"
+        )
+        assert chapter.notebook.startswith(f"{chapter.number:02d}_")
+    assert {chapter.notebook for chapter in CHAPTERS} >= set(NAMES)
+
+
+def test_glossary_and_bibliography_are_linked_everywhere():
+    """Every title cell and the README link docs/glossary.md and bibliography.md."""
+    for name in ("glossary.md", "bibliography.md"):
+        assert (ROOT / "docs" / name).exists(), f"docs/{name} is missing"
+        readme = (ROOT / "README.md").read_text(encoding="utf-8")
+        assert f"(docs/{name})" in readme, f"README does not link docs/{name}"
+        for path in NOTEBOOKS:
+            assert f"/docs/{name})" in source(load(path)["cells"][0]), (
+                f"{path.name}: title cell does not link docs/{name}"
+            )

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from qlearn_lite.plotting import (  # noqa: E402
     animate_episode,
+    animate_frames,
     cell_types,
     greedy_path,
     grid_shape,
@@ -111,3 +112,33 @@ def test_animate_episode_returns_small_html():
     assert "frames[7]" not in html and len(html) < 1_000_000
     with pytest.raises(ValueError, match="rgb_array"):
         animate_episode(gym.make("FrozenLake-v1"), policy)
+
+
+def test_animation_displays_a_still_png_before_the_html(monkeypatch):
+    """Displayed, an animation stores a PNG of its last frame, then the HTML."""
+    import IPython.display
+
+    env = gym.make("FrozenLake-v1", is_slippery=False, render_mode="rgb_array")
+    policy = greedy_policy(value_iteration(env, 0.9)[1])
+    movie = animate_episode(env, policy, seed=0)
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    movie._ipython_display_()
+    assert [type(obj).__name__ for obj in shown] == ["Image", "HTML"]
+    assert shown[0].data == movie.png and movie.png.startswith(b"\x89PNG")
+    assert shown[1].data == movie.html
+    # The still is the last frame (the goal, after 6 steps) with its caption.
+    last = animate_frames([env.render()], ["step 6, return 1 terminated"]).png
+    env.reset(seed=0)
+    start = animate_frames([env.render()], ["start"]).png
+    assert movie.png == last and movie.png != start
+
+
+def test_animate_frames_checks_captions():
+    """Frames and captions must pair up; no frames is an error."""
+    frame = np.zeros((8, 8, 3), dtype=np.uint8)
+    assert animate_frames([frame, frame]).png.startswith(b"\x89PNG")
+    with pytest.raises(ValueError, match="captions"):
+        animate_frames([frame, frame], ["only one"])
+    with pytest.raises(ValueError, match="at least one"):
+        animate_frames([])

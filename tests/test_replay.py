@@ -256,3 +256,82 @@ def test_replay_q_learning_bad_input():
         replay_q_learning(lake, 1, 0.0, 0.9, 0.1, progress=False)
     with pytest.raises(ValueError, match="epsilon"):
         replay_q_learning(lake, 1, 0.1, 0.9, 1.5, progress=False)
+
+
+# ------------------------------------------------------------ n-step returns
+def test_n_step_returns_plain_segment():
+    """Without an episode end every window runs to the segment's end."""
+    from qlearn_lite.replay import n_step_returns
+
+    out = n_step_returns([1.0, 2.0, 4.0], [False] * 3, [False] * 3, 0.5)
+    np.testing.assert_allclose(out.returns, [1 + 1 + 1, 2 + 2, 4])
+    np.testing.assert_allclose(out.discounts, [0.125, 0.25, 0.5])
+    np.testing.assert_array_equal(out.last, [2, 2, 2])
+
+
+def test_n_step_returns_terminal_cuts():
+    """A terminal step cuts the return: discount 0, no bootstrap."""
+    from qlearn_lite.replay import n_step_returns
+
+    out = n_step_returns([1.0, 2.0, 4.0], [False, False, True], [False] * 3, 0.5)
+    np.testing.assert_allclose(out.returns, [3.0, 4.0, 4.0])
+    np.testing.assert_allclose(out.discounts, [0.0, 0.0, 0.0])
+
+
+def test_n_step_returns_truncation_bootstraps():
+    """A truncated step bootstraps from its own next observation with gamma^k."""
+    from qlearn_lite.replay import n_step_returns
+
+    out = n_step_returns([1.0, 2.0, 4.0], [False] * 3, [False, False, True], 0.5)
+    np.testing.assert_allclose(out.discounts, [0.125, 0.25, 0.5])
+    np.testing.assert_array_equal(out.last, [2, 2, 2])
+
+
+def test_n_step_returns_both_ends_inside_a_window():
+    """A terminal and a truncation in the middle start new windows after them."""
+    from qlearn_lite.replay import n_step_returns
+
+    rewards = [1.0, 2.0, 4.0, 8.0, 16.0]
+    terminated = [False, True, False, False, False]
+    truncated = [False, False, False, True, False]
+    out = n_step_returns(rewards, terminated, truncated, 0.5)
+    np.testing.assert_allclose(out.returns, [1 + 1, 2, 4 + 4, 8, 16])
+    np.testing.assert_allclose(out.discounts, [0.0, 0.0, 0.25, 0.5, 0.5])
+    np.testing.assert_array_equal(out.last, [1, 1, 3, 3, 4])
+
+
+def test_n_step_returns_torch_batch_matches_numpy():
+    """Batched torch input gives the same numbers as NumPy, column by column."""
+    from qlearn_lite.replay import n_step_returns
+
+    rng = np.random.default_rng(0)
+    rewards = rng.normal(size=(6, 3))
+    terminated = rng.random((6, 3)) < 0.2
+    truncated = (rng.random((6, 3)) < 0.2) & ~terminated
+    batched = n_step_returns(
+        torch.tensor(rewards), torch.tensor(terminated), torch.tensor(truncated), 0.9
+    )
+    for column in range(3):
+        single = n_step_returns(
+            rewards[:, column], terminated[:, column], truncated[:, column], 0.9
+        )
+        np.testing.assert_allclose(batched.returns[:, column].numpy(), single.returns)
+        np.testing.assert_allclose(
+            batched.discounts[:, column].numpy(), single.discounts
+        )
+        np.testing.assert_array_equal(batched.last[:, column].numpy(), single.last)
+
+
+def test_buffer_with_discounts_returns_n_step_batches():
+    """A buffer made with discounts=True stores and samples each discount."""
+    from qlearn_lite.replay import NStepBatch
+
+    buffer = ReplayBuffer(4, (1,), seed=0, discounts=True)
+    buffer.add(np.zeros(1), 0, 1.0, np.ones(1), False, 0.25)
+    buffer.add(np.zeros(1), 1, 2.0, np.ones(1), True, 0.25)
+    batch = buffer.sample(2)
+    assert isinstance(batch, NStepBatch)
+    assert batch.discounts.tolist() == [0.25, 0.25]
+    with pytest.raises(ValueError, match="discounts=True"):
+        buffer.add(np.zeros(1), 0, 1.0, np.ones(1), False)
+    assert buffer.nbytes_per_transition == 2 * 4 + 8 + 4 + 1 + 4

@@ -441,3 +441,55 @@ def test_value_iteration_reports_non_convergence():
     env = TableEnv({0: {0: [(1.0, 0, 1.0, False)]}})
     with pytest.raises(RuntimeError, match="did not converge"):
         value_iteration(env, 1.0, max_iterations=100)
+
+
+# ------------------------------------------------ the best within a time limit
+def shortcut_mdp() -> TableEnv:
+    """s0: a0 'risky' (goal or hole, 1/2 each) or a1 'safe' (s1 or stay, 1/2
+    each); s1: the goal in one step. s2 goal (+1), s3 hole: both terminal."""
+    goal, hole = (2, 1.0, True), (3, 0.0, True)
+    loop = {0: [(1.0, 2, 1.0, True)], 1: [(1.0, 3, 0.0, True)]}
+    return TableEnv(
+        {
+            0: {
+                0: [(0.5, *goal), (0.5, *hole)],
+                1: [(0.5, 1, 0.0, False), (0.5, 0, 0.0, False)],
+            },
+            1: {0: [(1.0, *goal)], 1: [(1.0, *goal)]},
+            2: loop,
+            3: loop,
+        }
+    )
+
+
+def test_best_success_probability_of_a_hand_checked_shortcut():
+    """Risky with 1 step left, safe before: 1/2, 3/4, 7/8; fixed policies 1/2."""
+    from qlearn_lite.tabular import best_success_probability
+
+    env = shortcut_mdp()
+    # B_1(s0) = max(1/2, 0); B_k(s0) = max(1/2, 1/2 * 1 + 1/2 * B_{k-1}(s0)).
+    best = [best_success_probability(env, horizon) for horizon in (1, 2, 3)]
+    assert best == pytest.approx([0.5, 0.75, 0.875])
+    risky, safe = np.zeros(4, dtype=np.int64), np.ones(4, dtype=np.int64)
+    # No fixed policy does as well with 2 steps: it is risky or safe at both.
+    assert success_probability(env, risky, horizon=2) == pytest.approx(0.5)
+    assert success_probability(env, safe, horizon=2) == pytest.approx(0.5)
+
+
+def test_best_success_probability_on_frozenlake():
+    """4x4: above the gamma-optimal policy's 0.7402 within 100 steps, and the
+    chance of ever reaching the goal (gamma = 1, V*(start)) without a limit."""
+    from qlearn_lite.tabular import best_success_probability
+
+    env = gym.make("FrozenLake-v1")
+    _, Q = value_iteration(env, gamma=0.99)
+    best = best_success_probability(env)  # the env's limit, 100 steps
+    assert success_probability(env, greedy_policy(Q)) < best < 0.76
+    assert best == best_success_probability(env, horizon=100)
+    V_eventually, _ = value_iteration(env, gamma=1.0)
+    assert best_success_probability(env, horizon=5_000) == pytest.approx(
+        V_eventually[0], abs=1e-6
+    )
+    assert best_success_probability(env, horizon=5) == 0.0  # the goal is 6 away
+    with pytest.raises(ValueError, match="horizon"):
+        best_success_probability(env, horizon=0)

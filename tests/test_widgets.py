@@ -64,3 +64,26 @@ def test_cliff_walking_and_taxi_scores():
     assert taxi.png.startswith(b"\x89PNG")
     with pytest.raises(ValueError, match="algorithm"):
         train_and_score(gym.make("FrozenLake-v1"), ExplorerSettings(algorithm="TD"))
+
+
+def test_displayed_explorer_stores_its_picture_as_a_png_output(monkeypatch):
+    """In a notebook: sliders, then a PNG output that each retrain replaces."""
+    import IPython.display
+
+    shown, updates = [], []
+
+    class Handle:
+        def update(self, obj):
+            updates.append(obj)
+
+    def display(obj, display_id=None):
+        shown.append(obj)
+        return Handle() if display_id else None
+
+    monkeypatch.setattr(IPython.display, "display", display)
+    shown_explorer = explorer("FrozenLake-v1", interactive=True, episodes=100)
+    shown_explorer._ipython_display_()
+    assert shown[0] is shown_explorer.box
+    assert type(shown[1]).__name__ == "Image" and shown[1].data == shown_explorer.png
+    shown_explorer.controls["alpha"].value = 0.5
+    assert updates and updates[-1].data == shown_explorer.png != shown[1].data

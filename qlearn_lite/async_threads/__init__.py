@@ -16,10 +16,10 @@ three designs that learners meet in the wild, all on Python threads:
   Both count the updates that were *lost*: written over by a worker that had
   read the entry before another worker's write landed.
 * :func:`async_dqn` -- the same algorithm for a torch Q-network shared by all
-  threads: lock-free updates of one parameter vector with one shared Adam
-  state, a shared target network, gradients accumulated over a segment of
-  ``n_step`` steps (or ``config.train_freq`` steps for one-step targets) or to
-  the episode's end.
+  workers: lock-free updates of one parameter vector (each worker keeps its
+  own Adam moments), a shared target network, gradients accumulated over a
+  segment of ``config.train_freq`` steps or to the episode's end
+  (:class:`AsyncDQNConfig`).
 * :func:`independent_agents` -- every worker keeps its *own* Q (table or
   network) and target and learns from one shared, thread-safe replay buffer.
 
@@ -41,11 +41,14 @@ CPython (3.13t+) removes the GIL; processes (notebook 08) and vectorised envs
 
 Control
 -------
-Every function runs its workers in threads and returns only after all of them
-have stopped. A worker that raises stops the others at their next step and the
-caller gets :class:`WorkerError` (with ``worker_id`` and the original
-exception as ``__cause__``); ``KeyboardInterrupt`` (interrupting a notebook
-kernel) stops every worker before it propagates.
+Every worker is a module-level ``worker(ctx, config, shared)`` run by the
+parallel core (:mod:`qlearn_lite.parallel`): :func:`async_q_learning` and
+:func:`async_dqn` take ``executor="threads"`` or ``"processes"`` (notebook 08).
+Every function returns only after all workers have stopped. A worker that
+raises stops the others at their next step and the caller gets
+:class:`WorkerError` (with ``worker_id``, the worker's traceback and the
+original exception as ``__cause__``); ``KeyboardInterrupt`` (interrupting a
+notebook kernel) stops every worker before it propagates.
 """
 
 from qlearn_lite.async_threads.analysis import (
@@ -60,23 +63,30 @@ from qlearn_lite.async_threads.analysis import (
 from qlearn_lite.async_threads.independent import (
     INDEPENDENT_DQN_CONFIG,
     EnsembleQNetwork,
+    IndependentTableConfig,
     SharedReplayBuffer,
     independent_agents,
+    network_agent_worker,
+    table_agent_worker,
 )
 from qlearn_lite.async_threads.network import (
     ASYNC_DQN_CONFIG,
+    AsyncDQNConfig,
     async_dqn,
+    bind_parameters,
+    dqn_worker,
     flatten_parameters,
     mlp_forward,
     scripted_segment_update,
     segment_update,
     shared_adam_step,
 )
-from qlearn_lite.async_threads.table import async_q_learning
+from qlearn_lite.async_threads.table import AsyncQConfig, async_q_learning, table_worker
 from qlearn_lite.async_threads.workers import (
     MNIH_FINAL_EPSILONS,
     AsyncResult,
     WorkerError,
+    WorkerRecord,
     n_step_returns,
     sample_final_epsilon,
 )
@@ -87,16 +97,23 @@ __all__ = [
     "MNIH_FINAL_EPSILONS",
     "MNIH_TABLE2_SPEEDUPS",
     "PROFILE_GROUPS",
+    "AsyncDQNConfig",
+    "AsyncQConfig",
     "AsyncResult",
     "EnsembleQNetwork",
+    "IndependentTableConfig",
     "SharedReplayBuffer",
     "WorkerError",
+    "WorkerRecord",
     "async_dqn",
     "async_q_learning",
+    "bind_parameters",
+    "dqn_worker",
     "flatten_parameters",
     "independent_agents",
     "mlp_forward",
     "n_step_returns",
+    "network_agent_worker",
     "parallel_ceiling",
     "profile_breakdown",
     "sample_final_epsilon",
@@ -105,5 +122,7 @@ __all__ = [
     "segment_update",
     "shared_adam_step",
     "snapshot_scores",
+    "table_agent_worker",
+    "table_worker",
     "time_to_threshold",
 ]

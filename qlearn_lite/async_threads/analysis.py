@@ -14,16 +14,13 @@ import torch
 from torch import nn
 
 from qlearn_lite.async_threads.independent import EnsembleQNetwork
-from qlearn_lite.async_threads.workers import (
-    AsyncResult,
-    EnvSpec,
-    _make_worker_env,
-)
+from qlearn_lite.async_threads.workers import AsyncResult, EnvSpec
 from qlearn_lite.tabular import (
     greedy_policy,
     success_probability,
 )
 from qlearn_lite.utils import check_int as _check_int
+from qlearn_lite.utils import env_from_spec
 
 MNIH_TABLE2_SPEEDUPS: dict[int, float] = {1: 1.0, 2: 3.0, 4: 6.3, 8: 13.3, 16: 24.1}
 """Async one-step Q-learning, threads -> speedup in *time to reach a reference
@@ -56,7 +53,7 @@ def snapshot_scores(
 
     if not result.snapshots:
         return np.zeros(0)
-    env = _make_worker_env(env_id_or_fn, 0)
+    env = env_from_spec(env_id_or_fn)
     try:
         if isinstance(result.snapshots[0], np.ndarray):
             return np.array(

@@ -4,8 +4,8 @@ from one shared, thread-safe replay buffer."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,22 +15,27 @@ import numpy as np
 import torch
 from torch import nn
 
-from qlearn_lite.async_threads.network import (
-    _new_q_network,
-)
 from qlearn_lite.async_threads.workers import (
     AsyncResult,
     EnvSpec,
-    _check_box_env,
-    _check_final_epsilons,
-    _final_epsilons,
-    _make_envs,
-    _Run,
-    _run_workers,
-    _shared_seed,
-    _worker_seeds,
+    WorkerRecord,
+    check_box_env,
+    contexts_for,
+    now,
+    probe_env,
+    profiled,
+    result_from,
+    run,
 )
-from qlearn_lite.dqn import DQNConfig, make_greedy_actor
+from qlearn_lite.dqn import (
+    DQNConfig,
+    dqn_loss,
+    hard_update,
+    make_greedy_actor,
+    new_q_network,
+    polyak_update,
+)
+from qlearn_lite.parallel import WorkerContext, shared_seed
 from qlearn_lite.replay import ReplayBatch, ReplayBuffer
 from qlearn_lite.tabular import (
     discrete_sizes,
@@ -38,9 +43,13 @@ from qlearn_lite.tabular import (
     greedy_policy,
     linear_schedule,
 )
-from qlearn_lite.utils import check_int as _check_int
-from qlearn_lite.utils import check_unit as _check_unit
-from qlearn_lite.utils import get_device
+from qlearn_lite.utils import (
+    check_int,
+    check_seed,
+    check_unit,
+    env_from_spec,
+    get_device,
+)
 
 INDEPENDENT_DQN_CONFIG = DQNConfig(
     total_steps=40_000,
@@ -117,14 +126,102 @@ class EnsembleQNetwork(nn.Module):
         return torch.stack([member(obs) for member in self.members]).mean(dim=0)
 
 
+@dataclass(frozen=True)
+class IndependentTableConfig:
+    """Every setting of independent *tabular* agents (:func:`independent_agents`
+    on an env with Discrete observations).
+
+    Network agents take a :class:`~qlearn_lite.dqn.DQNConfig` instead
+    (default :data:`INDEPENDENT_DQN_CONFIG`).
+    """
+
+    total_steps: int = 20_000
+    """Env steps of all agents together."""
+    alpha: float = 0.1
+    """Step size in (0, 1]."""
+    gamma: float = 0.99
+    """Discount in [0, 1]."""
+    batch_size: int = 4
+    """Transitions per minibatch: each agent applies one minibatch of tabular
+    Q-learning updates per env step it takes."""
+    buffer_size: int = 100_000
+    """Capacity of the shared replay buffer, in transitions."""
+    learning_starts: int = 100
+    """Transitions in the buffer before the first update (at least batch_size)."""
+    target_update_every: int = 1
+    """This agent's minibatch updates between copies of its target table
+    (1: the target is the table itself)."""
+    eps_start: float = 1.0
+    """Epsilon at step 0, annealed to each agent's final epsilon."""
+    eps_decay_steps: int | None = None
+    """Env steps of all agents together over which epsilon anneals (None: half
+    of total_steps)."""
+    seed: int = 0
+    """Split per agent (exploration, env) and for the shared buffer."""
+
+    def __post_init__(self) -> None:
+        for name in ("total_steps", "batch_size", "buffer_size", "target_update_every"):
+            object.__setattr__(
+                self,
+                name,
+                check_int(f"IndependentTableConfig.{name}", getattr(self, name)),
+            )
+        object.__setattr__(
+            self,
+            "learning_starts",
+            check_int(
+                "IndependentTableConfig.learning_starts", self.learning_starts, 0
+            ),
+        )
+        object.__setattr__(
+            self,
+            "alpha",
+            check_unit("IndependentTableConfig.alpha", self.alpha, low_open=True),
+        )
+        for name in ("gamma", "eps_start"):
+            object.__setattr__(
+                self,
+                name,
+                check_unit(f"IndependentTableConfig.{name}", getattr(self, name)),
+            )
+        if self.eps_decay_steps is not None:
+            object.__setattr__(
+                self,
+                "eps_decay_steps",
+                check_int(
+                    "IndependentTableConfig.eps_decay_steps", self.eps_decay_steps
+                ),
+            )
+        object.__setattr__(self, "seed", check_seed(self.seed))
+
+    def replace(self, **changes: Any) -> IndependentTableConfig:
+        """A copy with some fields changed: ``config.replace(seed=1)``."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class IndependentJob:
+    """What an independent agent needs besides its context (named fields)."""
+
+    env: EnvSpec
+    config: Any
+    """An IndependentTableConfig (tables) or a DQNConfig (networks)."""
+    total_steps: int
+    eps_decay_steps: int
+    snapshot_every: int | None
+    profile: bool
+
+
 @dataclass
-class _Agents:
-    """What independent workers share: the buffer, and the books for results."""
+class Agents:
+    """What independent workers share: the buffer, every agent's Q and the books."""
 
     buffer: SharedReplayBuffer
     agents: list[Any]
     updates: list[int]
     target_updates: list[int]
+    counters: np.ndarray
+    """int64 ``[1]``: the global step count, which decides when to stop."""
 
     def snapshot(self) -> Any:
         if isinstance(self.agents[0], np.ndarray):  # tables: the combined table
@@ -137,160 +234,160 @@ class _Agents:
         )
 
 
-def _record_step(run: _Run, shared: _Agents) -> int:
-    run.steps += 1  # unlocked: the counter only decides when to stop
-    step = run.steps
-    if run.snapshot_every and step % run.snapshot_every == 0:
-        snapshot = shared.snapshot()
-        run.snapshots.append((step, time.perf_counter() - run.started, snapshot))
+def _record_step(job: IndependentJob, shared: Agents, record: WorkerRecord) -> int:
+    record.steps += 1
+    shared.counters[0] += 1  # unlocked: the counter only decides when to stop
+    step = int(shared.counters[0])
+    if job.snapshot_every and step % job.snapshot_every == 0:
+        record.snapshots.append((step, now(), shared.snapshot()))
     return step
 
 
-def _table_agent_worker(
-    run: _Run,
-    worker_id: int,
-    shared: _Agents,
-    env: gym.Env,
-    rng: np.random.Generator,
-    env_seed: int,
-    final_epsilon: float,
-    alpha: float,
-    gamma: float,
-    batch_size: int,
-    learning_starts: int,
-    target_update_every: int,
-    eps_start: float,
-    eps_decay_steps: int,
-) -> None:
+def table_agent_worker(
+    ctx: WorkerContext, job: IndependentJob, shared: Agents
+) -> WorkerRecord:
     """One independent tabular agent: its own Q and target, the shared buffer."""
-    Q = shared.agents[worker_id]
-    Q_target = Q if target_update_every == 1 else Q.copy()
-    buffer = shared.buffer
-    returns, episode_ends = (
-        run.worker_returns[worker_id],
-        run.worker_episode_ends[worker_id],
-    )
-    epsilon_at = linear_schedule(eps_start, final_epsilon, eps_decay_steps)
-    episode_return, my_steps = 0.0, 0
-    obs, _ = env.reset(seed=env_seed)
-    while run.steps < run.total_steps and not run.stop.is_set():
-        action = epsilon_greedy(Q[obs], epsilon_at(run.steps), rng)
-        next_obs, reward, terminated, truncated, _ = env.step(action)
-        buffer.add(obs, action, reward, next_obs, terminated)
-        episode_return += float(reward)
-        my_steps += 1
-        step = _record_step(run, shared)
-        if len(buffer) >= learning_starts:
-            # One minibatch of Q-learning updates per env step, from everyone's data.
-            batch = buffer.sample_arrays(batch_size)
-            states, acts = batch.obs, batch.actions
-            next_values = Q_target[batch.next_obs].max(axis=1)
-            targets = batch.rewards + gamma * (1.0 - batch.terminated) * next_values
-            np.add.at(Q, (states, acts), alpha * (targets - Q[states, acts]))
-            shared.updates[worker_id] += batch_size
-            if Q_target is not Q and my_steps % target_update_every == 0:
-                np.copyto(Q_target, Q)
-                shared.target_updates[worker_id] += 1
-        if terminated or truncated:
-            returns.append(episode_return)
-            episode_ends.append(step)
-            episode_return = 0.0
-            obs, _ = env.reset()
-        else:
-            obs = next_obs
-    run.worker_steps[worker_id] = my_steps
+    record = WorkerRecord()
+    with profiled(record, job.profile):
+        _table_agent_loop(ctx, job, shared, record)
+    return record
 
 
-def _network_agent_worker(
-    run: _Run,
-    worker_id: int,
-    shared: _Agents,
-    env: gym.Env,
-    rng: np.random.Generator,
-    env_seed: int,
-    final_epsilon: float,
-    config: DQNConfig,
-    device: torch.device,
+def _table_agent_loop(
+    ctx: WorkerContext, job: IndependentJob, shared: Agents, record: WorkerRecord
 ) -> None:
+    config: IndependentTableConfig = job.config
+    k = ctx.worker_id
+    Q = shared.agents[k]
+    Q_target = Q if config.target_update_every == 1 else Q.copy()
+    buffer = shared.buffer
+    learning_starts = max(config.learning_starts, config.batch_size)
+    epsilon_at = linear_schedule(
+        config.eps_start, ctx.final_epsilon, job.eps_decay_steps
+    )
+    rng = ctx.rng()
+    env = env_from_spec(job.env)
+    episode_return, my_updates = 0.0, 0
+    try:
+        obs, _ = env.reset(seed=ctx.env_seed)
+        while shared.counters[0] < job.total_steps and not ctx.should_stop():
+            action = epsilon_greedy(Q[obs], epsilon_at(int(shared.counters[0])), rng)
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            buffer.add(obs, action, reward, next_obs, terminated)
+            episode_return += float(reward)
+            step = _record_step(job, shared, record)
+            if len(buffer) >= learning_starts:
+                # One minibatch of updates per env step, from everyone's data.
+                batch = buffer.sample_arrays(config.batch_size)
+                states, acts = batch.obs, batch.actions
+                next_values = Q_target[batch.next_obs].max(axis=1)
+                targets = (
+                    batch.rewards
+                    + config.gamma * (1.0 - batch.terminated) * next_values
+                )
+                np.add.at(Q, (states, acts), config.alpha * (targets - Q[states, acts]))
+                shared.updates[k] += config.batch_size
+                my_updates += 1
+                if Q_target is not Q and my_updates % config.target_update_every == 0:
+                    np.copyto(Q_target, Q)
+                    shared.target_updates[k] += 1
+            if terminated or truncated:
+                record.end_episode(episode_return, step)
+                episode_return = 0.0
+                obs, _ = env.reset()
+            else:
+                obs = next_obs
+    finally:
+        env.close()
+
+
+def network_agent_worker(
+    ctx: WorkerContext, job: IndependentJob, shared: Agents
+) -> WorkerRecord:
     """One independent DQN agent (Mnih et al. 2015): own network, target and
     Adam; transitions go to, and minibatches come from, the shared buffer."""
-    from qlearn_lite.dqn import dqn_loss, hard_update, polyak_update
+    record = WorkerRecord()
+    with profiled(record, job.profile):
+        _network_agent_loop(ctx, job, shared, record)
+    return record
 
-    torch.set_num_threads(1)
-    q_net = shared.agents[worker_id]
+
+def _network_agent_loop(
+    ctx: WorkerContext, job: IndependentJob, shared: Agents, record: WorkerRecord
+) -> None:
+    config: DQNConfig = job.config
+    torch.set_num_threads(1)  # process-wide; the runner restores it
+    k = ctx.worker_id
+    q_net = shared.agents[k]
+    device = next(q_net.parameters()).device
     target_net = None
     if config.target_mode != "none":
         target_net = copy.deepcopy(q_net).requires_grad_(False)
     optimizer = torch.optim.Adam(q_net.parameters(), lr=config.lr)
     act = make_greedy_actor(q_net)  # NumPy views: sees every optimizer step
     epsilon_at = linear_schedule(
-        config.eps_start, final_epsilon, config.eps_decay_steps
+        config.eps_start, ctx.final_epsilon, job.eps_decay_steps
     )
+    rng = ctx.rng()
+    env = env_from_spec(job.env)
     n_actions = int(env.action_space.n)
     buffer = shared.buffer
-    returns, episode_ends = (
-        run.worker_returns[worker_id],
-        run.worker_episode_ends[worker_id],
-    )
-    episode_return, my_steps = 0.0, 0
-    obs, _ = env.reset(seed=env_seed)
-    while run.steps < run.total_steps and not run.stop.is_set():
-        if rng.random() < epsilon_at(run.steps):
-            action = int(rng.integers(n_actions))
-        else:
-            action = act(obs)
-        next_obs, reward, terminated, truncated, _ = env.step(action)
-        buffer.add(obs, action, reward, next_obs, terminated)
-        episode_return += float(reward)
-        my_steps += 1
-        step = _record_step(run, shared)
-        if len(buffer) >= max(config.learning_starts, config.batch_size) and (
-            my_steps % config.train_freq == 0
-        ):
-            for _ in range(config.gradient_steps):
-                batch = buffer.sample(config.batch_size, device)
-                loss = dqn_loss(
-                    q_net, target_net, batch, config.gamma, config.double, config.loss
-                )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.max_grad_norm is not None:
-                    nn.utils.clip_grad_norm_(q_net.parameters(), config.max_grad_norm)
-                optimizer.step()
-                shared.updates[worker_id] += 1
-                if config.target_mode == "soft":
-                    polyak_update(target_net, q_net, config.tau)
-                elif (
-                    config.target_mode == "hard"
-                    and shared.updates[worker_id] % config.target_update_every == 0
-                ):
-                    hard_update(target_net, q_net)
-                    shared.target_updates[worker_id] += 1
-        if terminated or truncated:
-            returns.append(episode_return)
-            episode_ends.append(step)
-            episode_return = 0.0
-            obs, _ = env.reset()
-        else:
-            obs = next_obs
-    run.worker_steps[worker_id] = my_steps
+    episode_return = 0.0
+    try:
+        obs, _ = env.reset(seed=ctx.env_seed)
+        while shared.counters[0] < job.total_steps and not ctx.should_stop():
+            if rng.random() < epsilon_at(int(shared.counters[0])):
+                action = int(rng.integers(n_actions))
+            else:
+                action = act(obs)
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            buffer.add(obs, action, reward, next_obs, terminated)
+            episode_return += float(reward)
+            step = _record_step(job, shared, record)
+            if len(buffer) >= max(config.learning_starts, config.batch_size) and (
+                record.steps % config.train_freq == 0
+            ):
+                for _ in range(config.gradient_steps):
+                    batch = buffer.sample(config.batch_size, device)
+                    loss = dqn_loss(
+                        q_net,
+                        target_net,
+                        batch,
+                        config.gamma,
+                        config.double,
+                        config.loss,
+                    )
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if config.max_grad_norm is not None:
+                        nn.utils.clip_grad_norm_(
+                            q_net.parameters(), config.max_grad_norm
+                        )
+                    optimizer.step()
+                    shared.updates[k] += 1
+                    if config.target_mode == "soft":
+                        polyak_update(target_net, q_net, config.tau)
+                    elif (
+                        config.target_mode == "hard"
+                        and shared.updates[k] % config.target_update_every == 0
+                    ):
+                        hard_update(target_net, q_net)
+                        shared.target_updates[k] += 1
+            if terminated or truncated:
+                record.end_episode(episode_return, step)
+                episode_return = 0.0
+                obs, _ = env.reset()
+            else:
+                obs = next_obs
+    finally:
+        env.close()
 
 
 def independent_agents(
     env_id_or_fn: EnvSpec,
     n_workers: int,
-    total_steps: int | None = None,
+    config: IndependentTableConfig | DQNConfig | None = None,
     *,
-    config: DQNConfig | None = None,
-    alpha: float = 0.1,
-    gamma: float = 0.99,
-    batch_size: int = 4,
-    buffer_size: int = 100_000,
-    learning_starts: int = 100,
-    target_update_every: int = 1,
-    eps_start: float = 1.0,
-    eps_decay_steps: int | None = None,
-    seed: int = 0,
     final_epsilons: Sequence[float] | None = None,
     snapshot_every: int | None = None,
     profile: bool = False,
@@ -304,137 +401,111 @@ def independent_agents(
     its own estimates. The result's ``agents`` holds every agent's Q and
     ``q`` the combined one (their mean), whose greedy policy is the ensemble's.
 
-    * ``Discrete`` observations: a Q-table per agent. Per env step an agent
+    One interface for both kinds of agent; ``config`` says everything:
+
+    * ``Discrete`` observations: a Q-table per agent, with an
+      :class:`IndependentTableConfig` (the default). Per env step an agent
       stores its transition and applies one minibatch of ``batch_size``
-      tabular Q-learning updates (``alpha``, ``gamma``) sampled from the
-      buffer, bootstrapping from its own target table, copied every
-      ``target_update_every`` of its own steps (1: the table itself).
-    * ``Box`` observations: a DQN per agent (Mnih et al. 2015) with the
-      hyperparameters of ``config`` (a :class:`~qlearn_lite.dqn.DQNConfig`,
-      default :data:`INDEPENDENT_DQN_CONFIG`:
-      ``batch_size``, ``buffer_size``, ``learning_starts``, ``train_freq``,
-      ``gradient_steps``, ``target_update_every`` in the agent's updates, ...).
-      ``total_steps`` defaults to ``config.total_steps``.
+      tabular Q-learning updates sampled from the buffer, bootstrapping from
+      its own target table.
+    * ``Box`` observations: a DQN per agent (Mnih et al. 2015) with a
+      :class:`~qlearn_lite.dqn.DQNConfig` (default
+      :data:`INDEPENDENT_DQN_CONFIG`). Its ``total_steps`` and
+      ``eps_decay_steps`` count the env steps of all agents together;
+      ``train_freq`` counts the agent's own env steps, ``target_update_every``
+      its own gradient steps; the network of agent ``k`` is seeded from
+      ``config.seed`` and ``k``. One-step transitions only (``n_step=1``).
 
     Exploration is as in :func:`async_q_learning`: per-worker final epsilons
-    (Mnih et al. 2016), annealed over ``eps_decay_steps`` global steps
-    (``config.eps_decay_steps`` for networks).
+    (Mnih et al. 2016, or ``final_epsilons``), annealed from ``eps_start``.
     """
-    n_workers = _check_int("n_workers", n_workers)
-    envs = _make_envs(env_id_or_fn, n_workers)
-    try:
-        tabular = isinstance(envs[0].observation_space, gym.spaces.Discrete)
-        if tabular:
-            if config is not None:
-                raise TypeError(
-                    "config (a DQNConfig) is for network agents, but this env has "
-                    f"Discrete observations {envs[0].observation_space}: pass alpha, "
-                    "gamma, batch_size, ... instead"
-                )
-            n_states, n_actions = discrete_sizes(envs[0])
-            if total_steps is None:
-                raise ValueError("total_steps is needed for tabular agents")
-            total_steps = _check_int("total_steps", total_steps)
-            alpha = _check_unit("alpha", alpha, low_open=True)
-            gamma = _check_unit("gamma", gamma)
-            eps_start = _check_unit("eps_start", eps_start)
-            batch_size = _check_int("batch_size", batch_size)
-            buffer_size = _check_int("buffer_size", buffer_size)
-            learning_starts = max(
-                _check_int("learning_starts", learning_starts, 0), batch_size
+    n_workers = check_int("n_workers", n_workers)
+    tabular = probe_env(
+        env_id_or_fn, lambda env: isinstance(env.observation_space, gym.spaces.Discrete)
+    )
+    if tabular:
+        config = IndependentTableConfig() if config is None else config
+        if not isinstance(config, IndependentTableConfig):
+            raise TypeError(
+                "this env has Discrete observations, so the agents are tables: "
+                "config must be an IndependentTableConfig, got "
+                f"{type(config).__name__}"
             )
-            target_update_every = _check_int("target_update_every", target_update_every)
-            if eps_decay_steps is None:
-                eps_decay_steps = max(total_steps // 2, 1)
-            eps_decay_steps = _check_int("eps_decay_steps", eps_decay_steps)
-            seed_value = seed
-        else:
-            config = INDEPENDENT_DQN_CONFIG if config is None else config
-            if not isinstance(config, DQNConfig):
-                raise TypeError(
-                    f"config must be a DQNConfig, got {type(config).__name__}"
-                )
-            if config.n_step != 1:
-                raise ValueError(
-                    "independent network agents learn from one-step transitions "
-                    f"in the shared buffer: expected config.n_step=1, got "
-                    f"{config.n_step}"
-                )
-            obs_dim, n_actions = _check_box_env(envs[0])
-            total_steps = _check_int(
-                "total_steps",
-                config.total_steps if total_steps is None else total_steps,
+        n_states, n_actions = probe_env(env_id_or_fn, discrete_sizes)
+        eps_decay_steps = config.eps_decay_steps or max(config.total_steps // 2, 1)
+    else:
+        config = INDEPENDENT_DQN_CONFIG if config is None else config
+        if not isinstance(config, DQNConfig):
+            raise TypeError(
+                "this env has Box observations, so the agents are networks: "
+                f"config must be a DQNConfig, got {type(config).__name__}"
             )
-            seed_value = config.seed
-            device = get_device(config.device)
-        if snapshot_every is not None:
-            snapshot_every = _check_int("snapshot_every", snapshot_every)
-        finals = _check_final_epsilons(final_epsilons, n_workers)
-        seeds = _worker_seeds(seed_value, n_workers)
-        rngs = [np.random.default_rng(agent_seed) for agent_seed, _ in seeds]
-        finals = _final_epsilons(rngs, finals)
-        buffer_seed = _shared_seed(seed_value, "buffer")
-        if tabular:
-            agents: list[Any] = [
-                np.zeros((n_states, n_actions)) for _ in range(n_workers)
-            ]
-            buffer = ReplayBuffer(buffer_size, (), np.int64, seed=buffer_seed)
-        else:
-            agents = [
-                _new_q_network(
-                    obs_dim,
-                    n_actions,
-                    config.hidden,
-                    _shared_seed(agent_seed, "network"),
-                ).to(device)
-                for agent_seed, _ in seeds
-            ]
-            buffer = ReplayBuffer(
-                config.buffer_size, (obs_dim,), np.float32, buffer_seed
+        if config.n_step != 1:
+            raise ValueError(
+                "independent network agents learn from one-step transitions in the "
+                f"shared buffer: expected config.n_step=1, got {config.n_step}"
             )
-        shared = _Agents(
-            SharedReplayBuffer(buffer), agents, [0] * n_workers, [0] * n_workers
-        )
-        run = _Run(n_workers, total_steps, snapshot_every)
-        if tabular:
-            worker = _table_agent_worker
-            args = [
-                (
-                    shared,
-                    envs[k],
-                    rngs[k],
-                    seeds[k][1],
-                    finals[k],
-                    alpha,
-                    gamma,
-                    batch_size,
-                    learning_starts,
-                    target_update_every,
-                    eps_start,
-                    eps_decay_steps,
-                )
-                for k in range(n_workers)
-            ]
-        else:
-            worker = _network_agent_worker
-            args = [
-                (shared, envs[k], rngs[k], seeds[k][1], finals[k], config, device)
-                for k in range(n_workers)
-            ]
-        _run_workers(run, worker, args, "independent agents", progress, profile)
-    finally:
-        for env in envs:
-            env.close()
+        obs_dim, n_actions = probe_env(env_id_or_fn, check_box_env)
+        device = get_device(config.device)
+        eps_decay_steps = config.eps_decay_steps
+    if snapshot_every is not None:
+        snapshot_every = check_int("snapshot_every", snapshot_every)
+    contexts = contexts_for(config.seed, n_workers, final_epsilons)
+    buffer_seed = shared_seed(config.seed, "buffer")
+    if tabular:
+        agents: list[Any] = [np.zeros((n_states, n_actions)) for _ in range(n_workers)]
+        buffer = ReplayBuffer(config.buffer_size, (), np.int64, seed=buffer_seed)
+        worker = table_agent_worker
+    else:
+        agents = [
+            new_q_network(
+                obs_dim,
+                n_actions,
+                config.hidden,
+                shared_seed(ctx.agent_seed, "network"),
+            ).to(device)
+            for ctx in contexts
+        ]
+        buffer = ReplayBuffer(config.buffer_size, (obs_dim,), np.float32, buffer_seed)
+        worker = network_agent_worker
+    shared = Agents(
+        SharedReplayBuffer(buffer),
+        agents,
+        [0] * n_workers,
+        [0] * n_workers,
+        np.zeros(1, dtype=np.int64),
+    )
+    job = IndependentJob(
+        env_id_or_fn,
+        config,
+        config.total_steps,
+        eps_decay_steps,
+        snapshot_every,
+        bool(profile),
+    )
+    outcome = run(
+        "threads",
+        worker,
+        contexts,
+        shared,
+        job,
+        shared.counters,
+        config.total_steps,
+        "independent agents",
+        progress,
+    )
     if tabular:
         combined: Any = np.mean(agents, axis=0)
         template = None
     else:
         combined = EnsembleQNetwork(agents)
         template = EnsembleQNetwork([copy.deepcopy(agent) for agent in agents])
-    return run.result(
+    return result_from(
+        outcome,
         combined,
         "independent",
-        finals,
+        contexts,
+        global_steps=int(shared.counters[0]),
         updates=int(sum(shared.updates)),
         target_updates=int(sum(shared.target_updates)),
         agents=agents,
