@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -376,6 +377,9 @@ def shutdown(timeout: float = 15.0) -> int:
     if not processes:
         return 0
     psutil = _psutil()
+    known = {process.pid for process in processes}
+    # Agents whose raylet died are re-parented away from us; find them too.
+    processes += [p for p in ray_processes() if p.pid not in known]
     _, alive = psutil.wait_procs(processes, timeout=timeout)
     for process in alive:
         try:
@@ -397,29 +401,38 @@ def current() -> RayConnection | None:
 
 # ================================================================ processes
 def ray_processes() -> list[Any]:
-    """The running Ray processes under this one (``psutil.Process`` objects).
+    """The running Ray processes of this driver (``psutil.Process`` objects).
 
-    A local instance's GCS server, raylet, agents and workers are all
-    descendants of the process that called ``ray.init``. Zombies (exited,
-    not yet reaped) do not count.
+    A local instance's GCS server, raylet, agents and workers descend from
+    the process that called ``ray.init``. An agent whose raylet died is
+    re-parented elsewhere, but it still writes its logs into this driver's
+    session directory (``/tmp/ray/session_<date>_<pid>``): it is found by
+    its open files. Zombies (exited, not yet reaped) do not count.
     """
     psutil = _psutil()
+    session = re.compile(rf"/session_[0-9_-]+_{os.getpid()}/")
+    children = {p.pid for p in psutil.Process().children(recursive=True)}
     found = []
-    for process in psutil.Process().children(recursive=True):
+    for process in psutil.process_iter():
         try:
             if process.status() == psutil.STATUS_ZOMBIE:
                 continue
             name = process.name()
             cmdline = " ".join(process.cmdline())
+            looks_like_ray = (
+                name in _RAY_PROCESS_NAMES
+                or name.startswith("ray::")
+                or "/ray/" in cmdline
+                or "ray::" in cmdline
+            )
+            if not looks_like_ray:
+                continue
+            if process.pid in children or any(
+                session.search(f.path) for f in process.open_files()
+            ):
+                found.append(process)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-        if (
-            name in _RAY_PROCESS_NAMES
-            or name.startswith("ray::")
-            or "/ray/" in cmdline
-            or "ray::" in cmdline
-        ):
-            found.append(process)
     return found
 
 
