@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+import types
 
 import gymnasium as gym
 import numpy as np
@@ -169,6 +170,155 @@ def test_non_ray_server_is_recognised():
         port = server.getsockname()[1]
         with pytest.raises(ConnectionError, match="not a Ray cluster"):
             _probe(f"127.0.0.1:{port}", timeout=0.5)
+
+
+# ==================================================== a stand-in for Ray
+class _FakeRayError(RuntimeError):
+    """What a failed call raises from the fake's get (Ray: RayTaskError)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.cause = cause
+
+
+class _Ref:
+    """An ObjectRef whose call already ran (the fake runs every call at once)."""
+
+    def __init__(self, function, args) -> None:
+        try:
+            self.value, self.error = function(*args), None
+        except Exception as error:  # noqa: BLE001 - handed back by get
+            self.value, self.error = None, error
+
+
+class _Handle:
+    """An actor handle: ``handle.method.remote(*args)`` runs the method now."""
+
+    def __init__(self, instance) -> None:
+        self._instance = instance
+
+    def __getattr__(self, name):
+        method = getattr(self._instance, name)
+        return types.SimpleNamespace(remote=lambda *args: _Ref(method, args))
+
+
+class FakeRay(types.ModuleType):
+    """Just enough of Ray's API, run in this process, one call at a time.
+
+    Calls execute when submitted, so the synchronous mode's two barriers are
+    what keep its semantics; the asynchronous mode runs in submission order.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("ray")
+        self.exceptions = types.SimpleNamespace(
+            RayError=_FakeRayError, GetTimeoutError=TimeoutError
+        )
+        self.killed = 0
+
+    def remote(self, **options):
+        def wrap(cls):
+            def create(*args):
+                return _Handle(
+                    cls(*[self.get(a) if isinstance(a, _Ref) else a for a in args])
+                )
+
+            return types.SimpleNamespace(remote=create)
+
+        return wrap
+
+    def put(self, value):
+        return _Ref(lambda: value, ())
+
+    def get(self, refs, timeout=None):
+        if isinstance(refs, list):
+            return [self.get(ref) for ref in refs]
+        if refs.error is not None:
+            raise _FakeRayError(refs.error)
+        return refs.value
+
+    def wait(self, refs, num_returns=1):
+        return refs[:num_returns], refs[num_returns:]
+
+    def kill(self, actor):
+        self.killed += 1
+
+    def is_initialized(self):
+        return True
+
+    def get_runtime_context(self):
+        return types.SimpleNamespace(get_node_id=lambda: "fake-node")
+
+
+@pytest.fixture
+def fake_ray(monkeypatch):
+    """Ray replaced by :class:`FakeRay` for the learner's code paths."""
+    from qlearn_lite.distributed import cluster
+
+    fake = FakeRay()
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setattr(cluster, "require_ray", lambda what="": fake)
+    connection = cluster.RayConnection(
+        "fake:1", True, 1, 2.0, 1e9, 1.5e8, 0.0, "x", "token"
+    )
+    monkeypatch.setattr(cluster, "connect", lambda *args, **kwargs: connection)
+    return fake
+
+
+@pytest.mark.parametrize(
+    ("n_shards", "n_workers", "refresh_every"), [(4, 2, 4), (3, 3, 1), (5, 2, 7)]
+)
+def test_sync_driver_equals_the_serial_reference(
+    fake_ray, n_shards, n_workers, refresh_every
+):
+    """The synchronous driver and actors compute exactly the serial table."""
+    arguments = {
+        "n_shards": n_shards,
+        "n_workers": n_workers,
+        "refresh_every": refresh_every,
+        **SMALL,
+    }
+    remote = sharded_q_learning(**arguments, mode="sync")
+    local = serial_sharded_q_learning(**arguments)
+    np.testing.assert_array_equal(remote.q, local.q)
+    np.testing.assert_array_equal(remote.lags, local.lags)
+    assert remote.updates == local.updates == 64 * 300
+    assert remote.extra["max_abs_error"] == local.extra["max_abs_error"]
+    assert fake_ray.killed == n_shards + n_workers  # every actor is ended
+
+
+def test_async_driver_converges_and_counts(fake_ray):
+    """The ray.wait loop runs every call and the table gets close to Q*."""
+    result = sharded_q_learning(n_shards=4, n_workers=2, refresh_every=4, **SMALL)
+    assert result.updates == 64 * 300
+    assert result.worker_steps == [32 * 300, 32 * 300]
+    assert result.extra["calls"] == 2 * 300 // 4
+    assert result.extra["final_max_abs_error"] < 0.15
+    assert set(result.extra["placement"]) == {
+        "shard 0",
+        "shard 1",
+        "shard 2",
+        "shard 3",
+        "worker 0",
+        "worker 1",
+    }
+
+
+def test_a_failing_worker_raises_worker_error(fake_ray, monkeypatch):
+    """An exception inside a worker's call comes back as WorkerError; actors end."""
+    from qlearn_lite.distributed import sharded
+    from qlearn_lite.parallel import WorkerError
+
+    def broken_sweep(self):
+        raise FloatingPointError("the table overflowed")
+
+    monkeypatch.setattr(sharded.BlockLearner, "sweep", broken_sweep)
+    for mode in ("sync", "async"):
+        with pytest.raises(
+            WorkerError, match="FloatingPointError: the table overflowed"
+        ):
+            sharded_q_learning(n_shards=2, **SMALL, mode=mode)
+    assert fake_ray.killed == 2 * 4
 
 
 # =============================================================== with Ray

@@ -473,11 +473,10 @@ def serial_sharded_q_learning(
         n_records,
     )
     learners = [plan.learner(w) for w in range(n_workers)]
-    bounds, owner = plan.bounds, _owners(plan)
-    shards = [
-        np.zeros((bounds[k + 1] - bounds[k], plan.q_star.shape[1])) for k in owner
-    ]
-    versions = [0] * len(owner)
+    bounds, n_actions = plan.bounds, plan.q_star.shape[1]
+    n_shards = len(bounds) - 1
+    shards = [np.zeros((bounds[k + 1] - bounds[k], n_actions)) for k in range(n_shards)]
+    versions = [0] * n_shards
     start = time.perf_counter()
     recorder = _Recorder(plan.q_star, start)
     lags: list[int] = []
@@ -514,15 +513,6 @@ def serial_sharded_q_learning(
         "sync",
         {},
     )
-
-
-def _owners(plan: _Plan) -> list[int]:
-    """owner[k]: the worker that owns shard k."""
-    owner = [0] * (len(plan.bounds) - 1)
-    for w, shards in enumerate(plan.owned):
-        for k in shards:
-            owner[k] = w
-    return owner
 
 
 def _pull(
@@ -578,22 +568,27 @@ class ShardWorker:
         self.worker, self.plan, self.shards = worker, plan, shards
         self.learner = plan.learner(worker)
 
-    def run(self, rounds: int) -> dict[str, Any]:
-        """Pull the other blocks, sweep the own block ``rounds`` times, push it.
-
-        Returns the sweeps done so far and the lags of this pull.
-        """
+    def pull(self) -> list[int]:
+        """Refresh the copy of every other block from its shard (one
+        ``ray.get`` over them all); returns the lags of this refresh."""
         import ray
 
-        plan, learner = self.plan, self.learner
         lags: list[int] = []
         _pull(
-            learner,
+            self.learner,
             self.worker,
-            plan,
+            self.plan,
             lambda ks: ray.get([self.shards[k].read.remote() for k in ks]),
             lags,
         )
+        return lags
+
+    def work(self, rounds: int) -> int:
+        """Sweep the own block ``rounds`` times, then push its rows to its
+        shards; returns the sweeps done so far."""
+        import ray
+
+        plan, learner = self.plan, self.learner
         for _ in range(rounds):
             learner.sweep()
         bounds = plan.bounds
@@ -605,7 +600,12 @@ class ShardWorker:
                 for k in plan.owned[self.worker]
             ]
         )
-        return {"sweeps": learner.sweeps, "lags": lags}
+        return learner.sweeps
+
+    def run(self, rounds: int) -> dict[str, Any]:
+        """One asynchronous call: :meth:`pull`, then :meth:`work`."""
+        lags = self.pull()
+        return {"sweeps": self.work(rounds), "lags": lags}
 
     def node_id(self) -> str:
         """The id of the node this actor runs on."""
@@ -775,23 +775,33 @@ def _worker_error(error: Exception, worker: int, n_workers: int) -> WorkerError:
     )
 
 
+def _get_all(ray: Any, refs: list[Any]) -> list[Any]:
+    """``ray.get`` of one call per worker; a worker's exception as WorkerError."""
+    replies = []
+    for w, ref in enumerate(refs):
+        try:
+            replies.append(ray.get(ref))
+        except ray.exceptions.RayError as error:
+            raise _worker_error(error, w, len(refs)) from error
+    return replies
+
+
 def _run_sync(
     ray: Any, plan: _Plan, workers: list[Any], shards: list[Any], recorder: _Recorder
 ) -> tuple[list[int], list[int], int]:
-    """Every call of every worker, then a barrier; record between calls."""
+    """Two barriers per round: every worker pulls, then every worker works.
+
+    Pulling first, all together, is what makes the round synchronous: no
+    worker can read rows another has already pushed in this round.
+    """
     lags: list[int] = []
     done = calls = 0
     sweeps = [0] * len(workers)
     for rounds in plan.calls():
-        refs = [worker.run.remote(rounds) for worker in workers]
-        for w, ref in enumerate(refs):
-            try:
-                reply = ray.get(ref)
-            except ray.exceptions.RayError as error:
-                raise _worker_error(error, w, len(workers)) from error
-            lags.extend(reply["lags"])
-            sweeps[w] = reply["sweeps"]
-        calls += len(workers)
+        for worker_lags in _get_all(ray, [worker.pull.remote() for worker in workers]):
+            lags.extend(worker_lags)
+        sweeps = _get_all(ray, [worker.work.remote(rounds) for worker in workers])
+        calls += 2 * len(workers)
         before, done = done, done + rounds
         if done // plan.record_every > before // plan.record_every or (
             done == plan.sweeps
@@ -825,8 +835,7 @@ def _run_async(
         try:
             reply = ray.get(ref)
         except ray.exceptions.RayError as error:
-            for other in in_flight:
-                ray.cancel(other, force=True)
+            # The caller kills every actor, which ends the calls still in flight.
             raise _worker_error(error, w, len(workers)) from error
         calls += 1
         lags.extend(reply["lags"])
