@@ -33,12 +33,14 @@ target periods (and so fewer updates) to propagate CartPole's values.
 from __future__ import annotations
 
 import copy
+import difflib
 import math
 import os
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
+from numbers import Real
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -51,11 +53,14 @@ from qlearn_lite.replay import NStepBatch, ReplayBatch, ReplayBuffer, n_step_ret
 from qlearn_lite.tabular import linear_schedule
 from qlearn_lite.utils import (
     EnvSpec,
+    check_finite,
+    check_int,
     check_seed,
     check_unit,
     child_seeds,
     env_from_spec,
     get_device,
+    has_time_limit,
     seed_everything,
 )
 from qlearn_lite.utils import (
@@ -78,24 +83,9 @@ class QNetwork(nn.Module):
         self, obs_dim: int, n_actions: int, hidden: Sequence[int] = (64, 64)
     ) -> None:
         super().__init__()
-        for name, value in (("obs_dim", obs_dim), ("n_actions", n_actions)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-            if value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        hidden = tuple(hidden)
-        if not all(
-            isinstance(width, (int, np.integer))
-            and not isinstance(width, bool)
-            and width > 0
-            for width in hidden
-        ):
-            raise ValueError(
-                f"hidden must be a tuple of positive ints such as (64, 64), "
-                f"got {hidden!r}"
-            )
-        self.obs_dim, self.n_actions = int(obs_dim), int(n_actions)
-        self.hidden = tuple(int(width) for width in hidden)
+        self.obs_dim = check_int("obs_dim", obs_dim)
+        self.n_actions = check_int("n_actions", n_actions)
+        self.hidden = _check_hidden(hidden)
         layers: list[nn.Module] = []
         sizes = (self.obs_dim, *self.hidden)
         for size_in, size_out in zip(sizes[:-1], sizes[1:], strict=True):
@@ -104,7 +94,21 @@ class QNetwork(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        """``obs [batch, obs_dim]`` (or ``[obs_dim]``) -> ``Q [batch, n_actions]``."""
+        """``obs [batch, obs_dim]`` (or ``[obs_dim]``) -> ``Q [batch, n_actions]``.
+
+        ``TypeError`` for a non-tensor, ``ValueError`` for a last axis that is
+        not ``obs_dim`` (one shape comparison: cheap next to the layers).
+        """
+        if not isinstance(obs, torch.Tensor):
+            raise TypeError(
+                f"obs must be a float tensor [batch, {self.obs_dim}], got "
+                f"{type(obs).__name__}"
+            )
+        if obs.ndim == 0 or obs.shape[-1] != self.obs_dim:
+            raise ValueError(
+                f"obs must have shape [batch, {self.obs_dim}] or [{self.obs_dim}] "
+                f"for this QNetwork(obs_dim={self.obs_dim}), got {tuple(obs.shape)}"
+            )
         return self.layers(obs)
 
 
@@ -136,6 +140,8 @@ def td_targets(
     Returns:
         float32 ``[batch]``, to be treated as constants (no gradient flows).
     """
+    if not isinstance(gamma, torch.Tensor):  # per-row discounts: from our buffer
+        check_unit("gamma", gamma)
     if next_q_online is None:
         next_values = next_q.max(dim=1).values
     else:
@@ -193,15 +199,49 @@ def dqn_loss(
     :class:`~qlearn_lite.replay.NStepBatch`, whose own ``discounts`` then
     replace ``gamma``.
     """
-    if loss not in LOSSES:
+    if not isinstance(loss, str) or loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    check_unit("gamma", gamma)
+    _check_module("q_net", q_net)
+    if target_net is not None:
+        _check_module("target_net", target_net)
+    if not isinstance(batch, (ReplayBatch, NStepBatch)):
+        raise TypeError(
+            "batch must be a ReplayBatch or NStepBatch of tensors, got "
+            f"{type(batch).__name__}"
+        )
     return _loss_and_mean_q(q_net, target_net, batch, gamma, double, loss)[0]
 
 
-def _parameters(module_or_tensors: nn.Module | Sequence[torch.Tensor]) -> list:
+def _check_module(name: str, module: Any) -> None:
+    if not isinstance(module, nn.Module):
+        raise TypeError(
+            f"{name} must be a torch.nn.Module, got {type(module).__name__}"
+        )
+
+
+def _parameters(name: str, module_or_tensors: Any) -> list[torch.Tensor]:
+    """The parameters of a network, or a list of tensors as it is."""
     if isinstance(module_or_tensors, nn.Module):
         return list(module_or_tensors.parameters())
-    return list(module_or_tensors)
+    if isinstance(module_or_tensors, (list, tuple)) and all(
+        isinstance(t, torch.Tensor) for t in module_or_tensors
+    ):
+        return list(module_or_tensors)
+    raise TypeError(
+        f"{name} must be a torch.nn.Module or a list of parameter tensors, got "
+        f"{type(module_or_tensors).__name__}"
+    )
+
+
+def _check_same_shapes(target: list[torch.Tensor], online: list[torch.Tensor]) -> None:
+    target_shapes = [tuple(p.shape) for p in target]
+    online_shapes = [tuple(p.shape) for p in online]
+    if target_shapes != online_shapes:
+        raise ValueError(
+            "target and online must be networks of the same shape, got "
+            f"parameters {target_shapes} and {online_shapes}"
+        )
 
 
 @torch.no_grad()
@@ -213,9 +253,11 @@ def hard_update(
 
     ``target`` and ``online`` are networks of one shape, or lists of their
     parameter tensors (``list(net.parameters())``, or one flat vector each).
+    ``ValueError`` if the two differ in number or shape of parameters.
     """
-    target_params, online_params = _parameters(target), _parameters(online)
-    _check_same_length(target_params, online_params)
+    target_params = _parameters("target", target)
+    online_params = _parameters("online", online)
+    _check_same_shapes(target_params, online_params)  # copy_ would broadcast
     torch._foreach_copy_(target_params, online_params)
 
 
@@ -232,21 +274,15 @@ def polyak_update(
     ``target`` and ``online`` are networks, or lists of parameter tensors. The
     one soft update of the course: DQN, the async learners and the vectorised
     DQN all call it. It runs as one multi-tensor ``lerp`` (a single kernel
-    launch for all parameters where the device supports it).
+    launch for all parameters where the device supports it). ``ValueError``
+    if the two differ in number or shape of parameters.
     """
     tau = check_unit("tau", tau)
-    target_params, online_params = _parameters(target), _parameters(online)
-    _check_same_length(target_params, online_params)
+    target_params = _parameters("target", target)
+    online_params = _parameters("online", online)
+    _check_same_shapes(target_params, online_params)  # lerp_ would broadcast
     # lerp is exact at both ends: weight 0 keeps target, weight 1 copies.
     torch._foreach_lerp_(target_params, online_params, tau)
-
-
-def _check_same_length(target: list, online: list) -> None:
-    if len(target) != len(online):
-        raise ValueError(
-            f"target and online networks must have the same parameters, got "
-            f"{len(target)} and {len(online)} tensors"
-        )
 
 
 def new_q_network(
@@ -266,6 +302,42 @@ def new_q_network(
 
 
 # ===================================================================== config
+def _check_positive(name: str, value: Any) -> float:
+    """``value`` as a float, checking that it is a finite number > 0."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a number > 0, got {value!r}")
+    if not 0 < value < math.inf:  # NaN fails too
+        raise ValueError(f"{name} must be > 0 and finite, got {value!r}")
+    return float(value)
+
+
+def _check_hidden(hidden: Any, name: str = "hidden") -> tuple[int, ...]:
+    """``hidden`` as a tuple of ints >= 1 (a list or tuple such as (64, 64))."""
+    expected = "a tuple of ints >= 1 such as (64, 64) or ()"
+    if not isinstance(hidden, (tuple, list)):
+        raise TypeError(f"{name} must be {expected}, got {hidden!r}")
+    for width in hidden:
+        if isinstance(width, bool) or not isinstance(width, (int, np.integer)):
+            raise TypeError(f"{name} must be {expected}, got {hidden!r}")
+        if width < 1:
+            raise ValueError(f"{name} must be {expected}, got {hidden!r}")
+    return tuple(int(width) for width in hidden)
+
+
+def _check_device_name(device: Any, name: str = "device") -> None:
+    """A device name get_device understands (resolved only when training)."""
+    expected = "'auto', 'cpu', 'cuda' or 'cuda:N'"
+    if isinstance(device, torch.device):
+        return
+    if not isinstance(device, str):
+        raise TypeError(f"{name} must be {expected}, got {device!r}")
+    text = device.strip().lower()
+    if text not in ("auto", "cpu", "cuda") and not (
+        text.startswith("cuda:") and text[5:].isdigit()
+    ):
+        raise ValueError(f"{name} must be {expected}, got {device!r}")
+
+
 @dataclass(frozen=True)
 class DQNConfig:
     """Every hyperparameter of :func:`train_dqn`; the defaults solve CartPole-v1.
@@ -286,7 +358,9 @@ class DQNConfig:
     buffer_size: int = 50_000
     """Replay buffer capacity in transitions (the oldest is overwritten)."""
     learning_starts: int = 1_000
-    """Env steps of (mostly random) experience collected before any update."""
+    """Env steps of (mostly random) experience collected before any update; at
+    least ``batch_size + n_step - 1``, so that the first update finds
+    ``batch_size`` transitions stored."""
     train_freq: int = 256
     """Env steps between two training bursts."""
     gradient_steps: int = 128
@@ -346,7 +420,16 @@ class DQNConfig:
     on a busy machine two threads can make every small op wait for the other."""
 
     def __post_init__(self) -> None:
-        positive_ints = (
+        # Every field is checked and stored as a plain Python value (numpy
+        # scalars such as np.int64(1) are accepted and converted), so that
+        # save() writes only types that torch.load(weights_only=True) reads.
+        def put(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)
+
+        def field_name(name: str) -> str:
+            return f"DQNConfig.{name}"
+
+        for name in (
             "total_steps",
             "batch_size",
             "buffer_size",
@@ -356,59 +439,60 @@ class DQNConfig:
             "eval_episodes",
             "eps_decay_steps",
             "n_step",
-        )
-        for name in positive_ints:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"DQNConfig.{name} must be an int >= 1, got {value!r}")
-        for name in ("learning_starts", "eval_every", "seed"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"DQNConfig.{name} must be an int >= 0, got {value!r}")
+        ):
+            put(name, check_int(field_name(name), getattr(self, name), minimum=1))
+        for name in ("learning_starts", "eval_every"):
+            put(name, check_int(field_name(name), getattr(self, name), minimum=0))
+        put("seed", check_seed(self.seed, field_name("seed")))
+        if self.eval_seed is not None:
+            put("eval_seed", check_seed(self.eval_seed, field_name("eval_seed")))
         for name in ("gamma", "tau", "eps_start", "eps_end"):
+            put(name, check_unit(field_name(name), getattr(self, name)))
+        put("lr", _check_positive(field_name("lr"), self.lr))
+        if self.max_grad_norm is not None:
+            norm = _check_positive(field_name("max_grad_norm"), self.max_grad_norm)
+            put("max_grad_norm", norm)
+        if self.stop_at_return is not None:
+            put(
+                "stop_at_return",
+                check_finite(field_name("stop_at_return"), self.stop_at_return),
+            )
+        for name in ("double", "restore_best"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-                raise ValueError(f"DQNConfig.{name} must be in [0, 1], got {value!r}")
-        if not isinstance(self.lr, (int, float)) or not self.lr > 0:
-            raise ValueError(f"DQNConfig.lr must be > 0, got {self.lr!r}")
-        if self.target_mode not in TARGET_MODES:
-            raise ValueError(
-                f"DQNConfig.target_mode must be one of {TARGET_MODES}, "
-                f"got {self.target_mode!r}"
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(
+                    f"DQNConfig.{name} must be True or False, got {value!r}"
+                )
+            put(name, bool(value))
+        for name, options in (("target_mode", TARGET_MODES), ("loss", LOSSES)):
+            value = getattr(self, name)
+            if not isinstance(value, str) or value not in options:
+                raise ValueError(
+                    f"DQNConfig.{name} must be one of {options}, got {value!r}"
+                )
+        if self.torch_threads is not None:
+            put(
+                "torch_threads",
+                check_int(field_name("torch_threads"), self.torch_threads),
             )
-        if self.loss not in LOSSES:
-            raise ValueError(
-                f"DQNConfig.loss must be one of {LOSSES}, got {self.loss!r}"
-            )
-        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
-            raise ValueError(
-                "DQNConfig.max_grad_norm must be > 0 or None, "
-                f"got {self.max_grad_norm!r}"
-            )
-        if self.eval_seed is not None and (
-            isinstance(self.eval_seed, bool)
-            or not isinstance(self.eval_seed, int)
-            or self.eval_seed < 0
-        ):
-            raise ValueError(
-                "DQNConfig.eval_seed must be an int >= 0 or None, "
-                f"got {self.eval_seed!r}"
-            )
-        if self.torch_threads is not None and (
-            isinstance(self.torch_threads, bool)
-            or not isinstance(self.torch_threads, int)
-            or self.torch_threads < 1
-        ):
-            raise ValueError(
-                "DQNConfig.torch_threads must be an int >= 1 or None, "
-                f"got {self.torch_threads!r}"
-            )
+        put("hidden", _check_hidden(self.hidden, field_name("hidden")))
+        _check_device_name(self.device, field_name("device"))
+        put("device", str(self.device))  # a torch.device saves as its name
         if self.restore_best and self.eval_every == 0:
             raise ValueError("DQNConfig.restore_best=True needs eval_every > 0")
-        object.__setattr__(self, "hidden", tuple(self.hidden))
+        # Sampling batch_size transitions needs them stored: with n-step
+        # returns the first is stored n_step - 1 steps after it happened.
+        needed = self.batch_size + self.n_step - 1
+        if self.learning_starts < needed:
+            raise ValueError(
+                f"DQNConfig.learning_starts must be >= batch_size + n_step - 1 "
+                f"= {needed} (the first update samples batch_size stored "
+                f"transitions), got {self.learning_starts}"
+            )
 
     def replace(self, **changes: Any) -> DQNConfig:
         """A copy with some fields changed: ``config.replace(seed=1)``."""
+        _check_field_names(changes)
         return replace(self, **changes)
 
     @classmethod
@@ -418,7 +502,17 @@ class DQNConfig:
             raise ValueError(
                 f"unknown DQN preset {name!r}; expected one of {list(PRESETS)}"
             )
+        _check_field_names(changes)
         return replace(PRESETS[name], **changes)
+
+
+def _check_field_names(changes: dict[str, Any]) -> None:
+    known = [item.name for item in fields(DQNConfig)]
+    unknown = sorted(set(changes) - set(known))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise TypeError(f"DQNConfig has no field {unknown[0]!r}{hint}")
 
 
 PRESETS: dict[str, DQNConfig] = {
@@ -478,6 +572,13 @@ def first_reach(
     ``eval_steps``, ``eval_seconds`` and ``eval_returns``); ``ValueError`` if
     their lengths differ.
     """
+    threshold = check_finite("threshold", threshold)
+    lengths = [len(steps), len(seconds), len(returns)]
+    if len(set(lengths)) != 1:
+        raise ValueError(
+            "steps, seconds and returns must have one entry per evaluation "
+            f"each, got lengths {lengths}"
+        )
     for step, second, value in zip(steps, seconds, returns, strict=True):
         if value >= threshold:
             return step, second
@@ -539,22 +640,34 @@ class DQNResult:
 
 
 # ======================================================================== envs
-def _make_env(env_id_or_fn: EnvSpec, seed: int | None = None) -> gym.Env:
-    """A Gymnasium env with a Discrete action space and a flat Box observation."""
-    env = env_from_spec(env_id_or_fn)
+def _check_spaces(env: gym.Env) -> str | None:
+    """Why a Q-network can not act in ``env``, or None if it can."""
     if not isinstance(env.action_space, gym.spaces.Discrete):
-        env.close()
-        raise TypeError(
+        return (
             f"DQN needs a Discrete action space, got {env.action_space} "
             "(continuous actions need an actor-critic method such as DDPG or SAC)"
         )
+    if int(env.action_space.start) != 0:
+        return (
+            f"DQN needs a Discrete action space starting at 0, got "
+            f"{env.action_space!r}: the network's outputs are actions 0..n-1"
+        )
     space = env.observation_space
     if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
-        env.close()
-        raise TypeError(
+        return (
             f"this DQN's MLP needs a flat Box observation space (obs_dim,), got "
             f"{space}; wrap Discrete states with a one-hot observation wrapper"
         )
+    return None
+
+
+def _make_env(env_id_or_fn: EnvSpec, seed: int | None = None) -> gym.Env:
+    """A Gymnasium env with a Discrete action space and a flat Box observation."""
+    env = env_from_spec(env_id_or_fn)
+    problem = _check_spaces(env)
+    if problem is not None:
+        env.close()
+        raise TypeError(problem)
     if seed is not None:
         env.action_space.seed(seed)
     return env
@@ -571,6 +684,7 @@ def make_greedy_actor(q_net: nn.Module) -> Callable[[np.ndarray], int]:
     cost is mostly per-op dispatch overhead, not arithmetic. Other networks
     and devices use a plain torch forward under ``no_grad``.
     """
+    _check_module("q_net", q_net)
     on_cpu = all(p.device.type == "cpu" for p in q_net.parameters())
     if isinstance(q_net, QNetwork) and on_cpu:
         linears = [m for m in q_net.layers if isinstance(m, nn.Linear)]
@@ -602,29 +716,66 @@ def evaluate(
     env_id_or_fn: EnvSpec | gym.Env,
     episodes: int = 10,
     seed: int = 0,
+    max_steps: int | None = None,
 ) -> np.ndarray:
     """Returns of ``episodes`` greedy episodes (``argmax_a Q(s, a)``), float64.
 
     The first episode starts from ``env.reset(seed=seed)`` and the next ones
     continue that stream, so the same ``seed`` gives the same start states.
     ``q_net`` is any module mapping ``obs float32 [batch, obs_dim]`` to
-    ``Q [batch, n_actions]`` (a Stable-Baselines3 ``model.q_net`` works too).
+    ``Q [batch, n_actions]`` (a Stable-Baselines3 ``model.q_net`` works too);
+    a :class:`QNetwork` must match the env's ``obs_dim`` and ``n_actions``.
+
+    ``max_steps`` cuts an episode after this many steps (its return so far
+    counts). Default: no cut if a ``TimeLimit`` wrapper ends the env's
+    episodes (CartPole-v1's 500 steps), else 10_000, so that a greedy policy
+    on an env without one (``gym.make("MountainCar-v0").unwrapped``) can not
+    loop forever.
     """
-    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
-        raise ValueError(f"episodes must be an int >= 1, got {episodes!r}")
-    env = env_id_or_fn if isinstance(env_id_or_fn, gym.Env) else _make_env(env_id_or_fn)
-    act = make_greedy_actor(q_net)
-    returns = np.zeros(episodes)
+    _check_module("q_net", q_net)
+    episodes = check_int("episodes", episodes)
+    seed = check_seed(seed)
+    if max_steps is not None:
+        max_steps = check_int("max_steps", max_steps)
+    if isinstance(env_id_or_fn, gym.Env):
+        env = env_id_or_fn
+        problem = _check_spaces(env)
+        if problem is not None:
+            raise TypeError(problem)
+    else:
+        env = _make_env(env_id_or_fn)
     try:
+        if isinstance(q_net, QNetwork):
+            sizes = (env.observation_space.shape[0], int(env.action_space.n))
+            if (q_net.obs_dim, q_net.n_actions) != sizes:
+                raise ValueError(
+                    f"q_net has obs_dim={q_net.obs_dim}, n_actions="
+                    f"{q_net.n_actions} but the env has obs_dim={sizes[0]}, "
+                    f"n_actions={sizes[1]}: evaluate it on the env it learned"
+                )
+        if max_steps is None:
+            max_steps = 2**62 if has_time_limit(env) else 10_000
+        act = make_greedy_actor(q_net)
+        returns = np.zeros(episodes)
         obs, _ = env.reset(seed=seed)
+        if not isinstance(q_net, QNetwork):  # another module: try it once
+            try:
+                act(obs)
+            except (RuntimeError, ValueError, IndexError) as error:
+                raise ValueError(
+                    f"q_net can not act on this env's observations (shape "
+                    f"{np.shape(obs)}): expected a module mapping obs float32 "
+                    f"[batch, obs_dim] to Q [batch, n_actions]; torch said: "
+                    f"{str(error).splitlines()[0]}"
+                ) from error
         for episode in range(episodes):
             if episode > 0:
                 obs, _ = env.reset()
-            done = False
-            while not done:
+            for _ in range(max_steps):
                 obs, reward, terminated, truncated, _ = env.step(act(obs))
                 returns[episode] += float(reward)
-                done = terminated or truncated
+                if terminated or truncated:
+                    break
     finally:
         if env is not env_id_or_fn:
             env.close()
@@ -712,6 +863,8 @@ def train_dqn(
     config = DQNConfig() if config is None else config
     if not isinstance(config, DQNConfig):
         raise TypeError(f"config must be a DQNConfig, got {type(config).__name__}")
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True or False, got {progress!r}")
     threads = torch.get_num_threads()
     if config.torch_threads is not None:
         torch.set_num_threads(config.torch_threads)
@@ -857,6 +1010,11 @@ def _train_dqn(env_id_or_fn: EnvSpec, config: DQNConfig, progress: bool) -> DQNR
 CHECKPOINT_FORMAT = "qlearn_lite.dqn/1"
 
 
+def _check_path(path: Any) -> None:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or a path, got {path!r}")
+
+
 def save(path: str | os.PathLike, q_net: QNetwork, config: DQNConfig) -> None:
     """Save a trained agent: the network's weights, its shape and the config.
 
@@ -864,6 +1022,7 @@ def save(path: str | os.PathLike, q_net: QNetwork, config: DQNConfig) -> None:
     reads it with ``torch.load(..., weights_only=True)``, which can not run
     code hidden in a malicious file.
     """
+    _check_path(path)
     if not isinstance(q_net, QNetwork):
         raise TypeError(f"q_net must be a QNetwork, got {type(q_net).__name__}")
     if not isinstance(config, DQNConfig):
@@ -891,6 +1050,7 @@ def load(
     Uses ``torch.load(weights_only=True)`` only; any file that is not a
     qlearn_lite DQN checkpoint raises ``ValueError`` saying so.
     """
+    _check_path(path)
     device = get_device(device)
     try:
         checkpoint = torch.load(path, map_location=device, weights_only=True)
@@ -912,6 +1072,20 @@ def load(
             f"format {CHECKPOINT_FORMAT!r}, found "
             f"{found!r} in a {type(checkpoint).__name__}"
         )
+    required = {
+        "config": dict,
+        "obs_dim": int,
+        "n_actions": int,
+        "hidden": list,
+        "state_dict": dict,
+    }
+    for key, kind in required.items():
+        if not isinstance(checkpoint.get(key), kind):
+            raise ValueError(
+                f"{os.fspath(path)!r} is a damaged qlearn_lite DQN checkpoint: "
+                f"expected {key!r} to be a {kind.__name__}, found "
+                f"{type(checkpoint.get(key)).__name__}"
+            )
     known = {item.name for item in fields(DQNConfig)}
     config_dict = dict(checkpoint["config"])
     unknown = set(config_dict) - known
@@ -920,10 +1094,18 @@ def load(
             "the checkpoint's config has fields this version does not know: "
             f"{sorted(unknown)}"
         )
-    config_dict["hidden"] = tuple(config_dict["hidden"])
+    if isinstance(config_dict.get("hidden"), list):
+        config_dict["hidden"] = tuple(config_dict["hidden"])
     config = DQNConfig(**config_dict)
     q_net = QNetwork(
         checkpoint["obs_dim"], checkpoint["n_actions"], checkpoint["hidden"]
     )
-    q_net.load_state_dict(checkpoint["state_dict"])
+    try:
+        q_net.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as error:  # missing, unexpected or misshapen weights
+        raise ValueError(
+            f"{os.fspath(path)!r} is a damaged qlearn_lite DQN checkpoint: its "
+            f"weights do not fit a QNetwork({checkpoint['obs_dim']}, "
+            f"{checkpoint['n_actions']}, hidden={checkpoint['hidden']})"
+        ) from error
     return q_net.to(device), config

@@ -50,13 +50,25 @@ import torch
 
 from qlearn_lite.tabular import (
     TabularResult,
+    _check_alpha,
+    _check_epsilon,
+    _check_gamma,
+    _check_record_memory,
+    _epsilon_at,
+    _epsilon_greedy,
+    _q_update,
+    _td_target,
     discrete_sizes,
-    epsilon_greedy,
     initial_q,
-    q_update,
-    td_target,
 )
-from qlearn_lite.utils import child_seeds
+from qlearn_lite.utils import (
+    check_finite,
+    check_int,
+    check_memory,
+    check_seed,
+    child_seeds,
+    get_device,
+)
 from qlearn_lite.utils import progress as progress_bar
 
 
@@ -189,11 +201,32 @@ def n_step_returns(
 
 
 def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive int (> 0), got {value!r}")
-    return int(value)
+    """:func:`~qlearn_lite.utils.check_int` with ``minimum=1``."""
+    return check_int(name, value, minimum=1)
+
+
+def _scalar(value: Any) -> Any:
+    """A 0-d NumPy array as its Python scalar; anything else unchanged."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value.item()
+    return value
+
+
+def _check_action(action: Any) -> int:
+    return check_int("action", _scalar(action), minimum=0)
+
+
+def _check_reward(reward: Any) -> float:
+    return check_finite("reward", _scalar(reward))
+
+
+def _check_terminated(terminated: Any) -> bool:
+    value = _scalar(terminated)
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)) and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"terminated must be a bool (True or False), got {terminated!r}")
 
 
 class ReplayBuffer:
@@ -214,6 +247,12 @@ class ReplayBuffer:
             then takes it as a sixth argument and batches are
             :class:`NStepBatch`.
 
+    The memory is estimated before anything is allocated: a buffer larger
+    than the memory available raises ``ValueError``, one above
+    :data:`qlearn_lite.utils.MEMORY_WARN_BYTES` (1 GiB) warns. The arrays
+    are allocated zeroed by the operating system, page by page as they are
+    first written, so a large buffer that is never filled costs little.
+
     Not thread-safe: threads that share one buffer must hold a lock around
     ``add`` and ``sample`` (as :mod:`qlearn_lite.async_threads` does).
 
@@ -232,19 +271,38 @@ class ReplayBuffer:
         discounts: bool = False,
     ) -> None:
         self.capacity = _positive_int("capacity", capacity)
-        if isinstance(obs_shape, (int, np.integer)):
-            obs_shape = (int(obs_shape),)
+        if isinstance(obs_shape, (int, np.integer)) and not isinstance(obs_shape, bool):
+            obs_shape = (obs_shape,)
+        expected = "a tuple of ints >= 1 such as (4,) or ()"
+        if isinstance(obs_shape, np.ndarray) and obs_shape.ndim == 1:
+            obs_shape = tuple(obs_shape.tolist())
+        if not isinstance(obs_shape, (tuple, list)):
+            raise TypeError(f"obs_shape must be {expected}, got {obs_shape!r}")
+        for size in obs_shape:
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+                raise TypeError(f"obs_shape must be {expected}, got {obs_shape!r}")
+            if size < 1:
+                raise ValueError(f"obs_shape must be {expected}, got {obs_shape!r}")
+        self.obs_shape = tuple(int(size) for size in obs_shape)
         try:
-            self.obs_shape = tuple(int(size) for size in obs_shape)
+            self.obs_dtype = np.dtype(obs_dtype)
         except TypeError:
-            raise ValueError(
-                f"obs_shape must be a tuple of ints such as (4,) or (), "
-                f"got {obs_shape!r}"
-            ) from None
-        self.obs_dtype = np.dtype(obs_dtype)
-        self.rng = np.random.default_rng(seed)
+            self.obs_dtype = None
+        if self.obs_dtype is None or self.obs_dtype.kind not in "biuf":
+            raise TypeError(
+                "obs_dtype must be a NumPy number or bool dtype such as "
+                f"np.float32, np.int64 or np.uint8, got {obs_dtype!r}"
+            )
+        self.rng = np.random.default_rng(None if seed is None else check_seed(seed))
+        obs_nbytes = self.obs_dtype.itemsize * math.prod(self.obs_shape)
+        check_memory(
+            f"a ReplayBuffer of {self.capacity} transitions",
+            self.capacity * (2 * obs_nbytes + 8 + 4 + 1),
+        )
+        # np.zeros, not np.zeros_like: calloc'd pages are only touched when a
+        # transition is first written there.
         self.obs = np.zeros((self.capacity, *self.obs_shape), dtype=self.obs_dtype)
-        self.next_obs = np.zeros_like(self.obs)
+        self.next_obs = np.zeros((self.capacity, *self.obs_shape), self.obs_dtype)
         self.actions = np.zeros(self.capacity, dtype=np.int64)
         self.rewards = np.zeros(self.capacity, dtype=np.float32)
         self.terminated = np.zeros(self.capacity, dtype=np.bool_)
@@ -269,7 +327,11 @@ class ReplayBuffer:
         ``action``, ``reward``, ``terminated``. A batch: ``obs`` and
         ``next_obs`` of shape ``[n, *obs_shape]`` and the others of shape
         ``[n]``; it is stored exactly as ``n`` single adds in order would be.
-        ``discount`` is given exactly when the buffer keeps discounts.
+
+        ``action`` must be an int >= 0, ``reward`` a finite number and
+        ``terminated`` a bool (``TypeError`` or ``ValueError`` otherwise);
+        observations must have the buffer's shape and values that its dtype
+        keeps (no 1.7 into an int buffer, no 300 into a uint8 one).
         """
         if (discount is None) != (self.discounts is None):
             raise ValueError(
@@ -280,6 +342,18 @@ class ReplayBuffer:
             )
         obs = np.asarray(obs)
         if obs.shape == self.obs_shape:  # the common case: one transition
+            # Cheap checks first (a learner adds every step); the full ones
+            # only when they fail. `reward - reward` is NaN for inf and NaN.
+            if type(action) is not int or action < 0:
+                action = _check_action(action)
+            if not (type(reward) is float or type(reward) is int) or (
+                reward - reward != 0
+            ):
+                reward = _check_reward(reward)
+            if type(terminated) is not bool:
+                terminated = _check_terminated(terminated)
+            if obs.dtype != self.obs_dtype:
+                self._check_obs_dtype("obs", obs)
             next_obs = self._check_obs("next_obs", next_obs, ())
             index = self.position
             self.obs[index] = obs
@@ -309,6 +383,7 @@ class ReplayBuffer:
                     f"({count},), got shape {value.shape}"
                 )
             columns.append(value)
+        self._check_columns(*columns)
         if count > self.capacity:  # only the last `capacity` ones survive
             obs, next_obs = obs[-self.capacity :], next_obs[-self.capacity :]
             columns = [column[-self.capacity :] for column in columns]
@@ -324,6 +399,40 @@ class ReplayBuffer:
             self.discounts[indices] = columns[3]
         self.position = int((self.position + count) % self.capacity)
         self.size = min(self.size + count, self.capacity)
+
+    @staticmethod
+    def _check_columns(
+        actions: np.ndarray, rewards: np.ndarray, terminated: np.ndarray
+    ) -> None:
+        """The checks of a single add, on a batch's columns (whole arrays)."""
+        if actions.dtype.kind not in "iu":
+            raise TypeError(f"action must be ints >= 0, got dtype {actions.dtype}")
+        if actions.size and actions.min() < 0:
+            raise ValueError(f"action must be ints >= 0, got {actions.min()}")
+        if rewards.dtype.kind not in "iuf":
+            raise TypeError(f"reward must be numbers, got dtype {rewards.dtype}")
+        if not np.isfinite(rewards).all():
+            raise ValueError("reward must be finite, got nan or inf")
+        if terminated.dtype.kind != "b" and not (
+            terminated.dtype.kind in "iu" and np.isin(terminated, (0, 1)).all()
+        ):
+            raise TypeError(f"terminated must be bools, got {terminated.dtype} values")
+
+    def _check_obs_dtype(self, name: str, value: np.ndarray) -> None:
+        """Reject observations whose values this buffer's dtype would change:
+        1.7 into an int buffer, -1 or 300 into uint8, strings anywhere."""
+        if value.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold numbers, got dtype {value.dtype}")
+        if self.obs_dtype.kind == "f" or np.can_cast(value.dtype, self.obs_dtype):
+            return  # into floats only rounding changes values, as intended
+        with np.errstate(invalid="ignore", over="ignore"):
+            same = np.array_equal(value.astype(self.obs_dtype), value)
+        if not same:
+            raise ValueError(
+                f"{name} has values that this buffer's dtype {self.obs_dtype} "
+                f"would change (non-integral, NaN or out of range for "
+                f"{self.obs_dtype}); create the buffer with a matching obs_dtype"
+            )
 
     def _check_obs(
         self, name: str, value: npt.ArrayLike, batch: tuple[int, ...] | None
@@ -343,6 +452,8 @@ class ReplayBuffer:
                 f"{name} must have shape {expected} for this buffer "
                 f"(obs_shape={self.obs_shape}), got shape {value.shape}"
             )
+        if value.dtype != self.obs_dtype:
+            self._check_obs_dtype(name, value)
         return value
 
     # ---------------------------------------------------------------- sampling
@@ -395,7 +506,7 @@ class ReplayBuffer:
         ``terminated`` float32 ``[batch_size]``. Sampling is with replacement,
         as in Mnih et al. (2015).
         """
-        return self._to_torch(self.sample_arrays(batch_size), device)
+        return self._to_torch(self.sample_arrays(batch_size), get_device(device))
 
     def sample_batches(
         self, batch_size: int, num_batches: int, device: str | torch.device = "cpu"
@@ -409,6 +520,7 @@ class ReplayBuffer:
         """
         batch_size = self._check_batch_size(batch_size)
         num_batches = _positive_int("num_batches", num_batches)
+        device = get_device(device)
         indices = self.rng.integers(0, self.size, size=(num_batches, batch_size))
         return self._to_torch(self._gather(indices), device)
 
@@ -470,19 +582,16 @@ def replay_q_learning(
     the buffer's streams.
     """
     n_states, n_actions = discrete_sizes(env)
-    for name, value in (
-        ("episodes", episodes),
-        ("buffer_size", buffer_size),
-        ("updates_per_step", updates_per_step),
-    ):
-        _positive_int(name, value)
-    for name, value, low_open in (("alpha", alpha, True), ("gamma", gamma, False)):
-        if not isinstance(value, (int, float)) or not (
-            (0 < value if low_open else 0 <= value) and value <= 1
-        ):
-            interval = "(0, 1]" if low_open else "[0, 1]"
-            raise ValueError(f"{name} must be in {interval}, got {value!r}")
-    Q = initial_q(q_init, n_states, n_actions)
+    episodes = _positive_int("episodes", episodes)
+    buffer_size = _positive_int("buffer_size", buffer_size)
+    updates_per_step = _positive_int("updates_per_step", updates_per_step)
+    alpha, gamma = _check_alpha(alpha), _check_gamma(gamma)
+    if not callable(epsilon):
+        epsilon = _check_epsilon(epsilon)
+    if snapshot_every is not None:
+        snapshot_every = _positive_int("snapshot_every", snapshot_every)
+    Q = initial_q(q_init, n_states, n_actions, broadcast=True)
+    _check_record_memory(episodes, Q, snapshot_every)
     agent_seed, env_seed, buffer_seed = child_seeds(seed, 3)
     rng = np.random.default_rng(agent_seed)
     buffer = ReplayBuffer(buffer_size, (), np.int64, seed=buffer_seed)
@@ -499,13 +608,12 @@ def replay_q_learning(
         **({} if progress else {"disable": True}),
     )
     for episode in bar:
-        eps = float(epsilon(episode)) if callable(epsilon) else float(epsilon)
-        if not 0.0 <= eps <= 1.0 or math.isnan(eps):
-            raise ValueError(f"epsilon must be in [0, 1], got {eps!r}")
+        eps = _epsilon_at(epsilon, episode)
         obs, _ = env.reset(seed=env_seed if episode == 0 else None)
         total, length = 0.0, 0
         while True:
-            action = epsilon_greedy(Q[obs], eps, rng)
+            # The pure functions without their checks (done once above).
+            action = _epsilon_greedy(Q[obs].tolist(), eps, rng)
             next_obs, reward, terminated, truncated, _ = env.step(action)
             buffer.add(obs, action, reward, next_obs, terminated)
             # Learn from the memory, not from the transition just seen.
@@ -513,8 +621,8 @@ def replay_q_learning(
             for s, a, r, s_next, done in zip(
                 *(column.tolist() for column in batch), strict=True
             ):
-                target = td_target(r, max(Q[s_next].tolist()), bool(done), gamma)
-                Q[s, a] = q_update(Q[s, a], target, alpha)
+                target = _td_target(r, max(Q[s_next].tolist()), bool(done), gamma)
+                Q[s, a] = _q_update(Q[s, a], target, alpha)
             total += reward
             length += 1
             if terminated or truncated:

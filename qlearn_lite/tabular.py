@@ -36,7 +36,15 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from qlearn_lite.utils import check_finite, check_int, check_number, child_seeds
+from qlearn_lite.utils import (
+    check_finite,
+    check_int,
+    check_memory,
+    check_number,
+    check_seed,
+    child_seeds,
+    has_time_limit,
+)
 from qlearn_lite.utils import progress as progress_bar
 
 __all__ = [
@@ -172,6 +180,12 @@ def transition_table(env: gym.Env) -> TransitionTable:
         reward=np.asarray(reward, dtype=np.float64),
         terminated=np.asarray(terminated, dtype=bool),
     )
+    if ((result.next_state < 0) | (result.next_state >= n_states)).any():
+        raise ValueError(f"P holds a next state outside [0, {n_states})")
+    if not (np.isfinite(result.prob).all() and (result.prob >= 0).all()):
+        raise ValueError("P holds a probability that is negative, NaN or inf")
+    if not np.isfinite(result.reward).all():
+        raise ValueError("P holds a reward that is NaN or inf")
     totals = np.bincount(
         result.state * n_actions + result.action,
         weights=result.prob,
@@ -230,8 +244,7 @@ def value_iteration(
     with ``gamma = 1`` when no policy reaches a terminal state).
     """
     gamma = _check_gamma(gamma)
-    if isinstance(tol, bool) or not isinstance(tol, Real) or not tol > 0:
-        raise ValueError(f"tol must be a number > 0, got {tol!r}")
+    tol = check_number("tol", tol, 0.0, math.inf, low_open=True, high_open=True)
     max_iterations = check_int("max_iterations", max_iterations)
     table = transition_table(env)
     n_states, n_actions = table.n_states, table.n_actions
@@ -269,7 +282,16 @@ def td_target(
     so nothing is bootstrapped. A *truncated* transition (time limit) is not
     terminated: ``s'`` still has a future, so pass ``terminated=False`` and the
     target bootstraps as usual.
+
+    ``gamma`` must be in [0, 1] (``ValueError`` otherwise).
     """
+    return _td_target(reward, next_value, terminated, _check_gamma(gamma))
+
+
+def _td_target(
+    reward: float, next_value: float, terminated: bool, gamma: float
+) -> float:
+    # td_target without the check of gamma: the learners check it once.
     if terminated:
         return reward
     return reward + gamma * next_value
@@ -281,7 +303,13 @@ def q_update(q_value: float, target: float, alpha: float) -> float:
     Moves ``Q(s, a)`` a fraction ``alpha`` of the way towards the target
     (Sutton & Barto eq. 6.8). Use as
     ``Q[s, a] = q_update(Q[s, a], td_target(r, max(Q[s2]), terminated, gamma), alpha)``.
+    ``alpha`` must be in (0, 1] (``ValueError`` otherwise).
     """
+    return _q_update(q_value, target, _check_alpha(alpha))
+
+
+def _q_update(q_value: float, target: float, alpha: float) -> float:
+    # q_update without the check of alpha: the learners check it once.
     return q_value + alpha * (target - q_value)
 
 
@@ -304,8 +332,32 @@ def epsilon_greedy(
     Each action has probability ``epsilon / n_actions`` plus
     ``(1 - epsilon) / n_ties`` if it is maximal.
     """
+    # Cheap checks (workers call this every step): one comparison for epsilon,
+    # the full message only when it fails (NaN, 5 and "0.1" all fail it).
+    try:
+        epsilon_ok = 0.0 <= epsilon <= 1.0
+    except TypeError:
+        epsilon_ok = False
+    if not epsilon_ok:
+        _check_epsilon(epsilon)
     # Python lists are faster than NumPy for the 4-6 values of a table row.
-    row = q_values.tolist() if isinstance(q_values, np.ndarray) else list(q_values)
+    if isinstance(q_values, np.ndarray) and q_values.ndim == 1:
+        row = q_values.tolist()
+    else:
+        row = np.asarray(q_values).tolist() if np.ndim(q_values) == 1 else []
+    if not row or (type(row[0]) is not float and not isinstance(row[0], Real)):
+        raise ValueError(
+            "q_values must be a non-empty 1-D row of numbers Q(s, .) "
+            f"[n_actions], got {q_values!r}"
+        )
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {rng!r}")
+    return _epsilon_greedy(row, epsilon, rng)
+
+
+def _epsilon_greedy(row: list[float], epsilon: float, rng: np.random.Generator) -> int:
+    # epsilon_greedy of a row given as a list, without the checks: the
+    # learners check epsilon once per episode and pass rows of their table.
     if rng.random() < epsilon:
         return int(rng.integers(len(row)))
     best = max(row)
@@ -327,6 +379,11 @@ class LinearSchedule:
     duration: int
     """Number of steps (or episodes) the change takes."""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", check_finite("start", self.start))
+        object.__setattr__(self, "end", check_finite("end", self.end))
+        object.__setattr__(self, "duration", check_int("duration", self.duration))
+
     def __call__(self, t: int) -> float:
         """The value at step/episode ``t >= 0``."""
         if t >= self.duration:
@@ -344,6 +401,12 @@ class ExponentialSchedule:
     """The limit as ``t`` grows."""
     decay: float
     """Factor in (0, 1] the gap ``value - end`` is multiplied by per step."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", check_finite("start", self.start))
+        object.__setattr__(self, "end", check_finite("end", self.end))
+        decay = check_number("decay", self.decay, 0.0, 1.0, low_open=True)
+        object.__setattr__(self, "decay", decay)
 
     def __call__(self, t: int) -> float:
         """The value at step/episode ``t >= 0``."""
@@ -435,24 +498,48 @@ class TabularResult:
         )
 
 
-def initial_q(q_init: Any, n_states: int, n_actions: int) -> np.ndarray:
+def initial_q(
+    q_init: Any, n_states: int, n_actions: int, broadcast: bool = False
+) -> np.ndarray:
     """The starting Q-table from ``q_init``: float64 ``[n_states, n_actions]``.
 
-    The one ``q_init`` handling of the course: ``None`` gives zeros, a number
-    fills the table (optimistic initial values), an array of that shape is
-    copied (so training never changes the caller's array).
+    The one ``q_init`` handling of the course: ``None`` gives zeros, a finite
+    number fills the table (optimistic initial values), a finite array of
+    that shape is copied, so training never changes the caller's array (any
+    shape that broadcasts to it if ``broadcast``). ``TypeError`` or
+    ``ValueError`` otherwise.
     """
     if q_init is None:
         return np.zeros((n_states, n_actions))
     if isinstance(q_init, Real) and not isinstance(q_init, bool):
-        return np.full((n_states, n_actions), float(q_init))
-    q = np.array(q_init, dtype=np.float64)  # a copy: never train the caller's
+        return np.full((n_states, n_actions), check_finite("q_init", q_init))
+    expected = (
+        f"a finite number or an array of shape ({n_states}, {n_actions}) "
+        "[n_states, n_actions]"
+    )
+    q = np.asarray(q_init)
+    if q.dtype == np.bool_ or not np.issubdtype(q.dtype, np.number):
+        raise TypeError(f"q_init must be {expected}, got {q_init!r}")
+    if broadcast and q.shape != (n_states, n_actions):
+        try:
+            q = np.broadcast_to(q, (n_states, n_actions))
+        except ValueError:
+            pass
     if q.shape != (n_states, n_actions):
-        raise ValueError(
-            f"q_init must be a number or an array of shape "
-            f"({n_states}, {n_actions}) [n_states, n_actions], got shape {q.shape}"
-        )
+        raise ValueError(f"q_init must be {expected}, got shape {q.shape}")
+    q = np.array(q, dtype=np.float64)  # a copy: never train the caller's
+    if not np.isfinite(q).all():
+        raise ValueError(f"q_init must be {expected}, got non-finite values")
     return q
+
+
+def _check_record_memory(episodes: int, Q: np.ndarray, every: int | None) -> None:
+    """The per-episode records (and snapshots) fit in memory: checked first."""
+    snapshots = episodes // every if every else 0
+    check_memory(
+        f"the records of {episodes} episodes",
+        episodes * (8 + 8 + 8 + 1) + snapshots * Q.nbytes,
+    )
 
 
 def _epsilon_at(epsilon: Epsilon, episode: int) -> float:
@@ -481,6 +568,7 @@ def _train(
     if snapshot_every is not None:
         snapshot_every = check_int("snapshot_every", snapshot_every)
     Q = initial_q(q_init, n_states, n_actions)
+    _check_record_memory(episodes, Q, snapshot_every)
     agent_seed, env_seed = child_seeds(seed, 2)
     rng = np.random.default_rng(agent_seed)
 
@@ -498,26 +586,28 @@ def _train(
         total, length = 0.0, 0
         if algorithm == "q_learning":
             while True:
-                action = epsilon_greedy(Q[obs], eps, rng)
+                # The pure functions without their checks (done once above).
+                action = _epsilon_greedy(Q[obs].tolist(), eps, rng)
                 next_obs, reward, terminated, truncated, _ = env.step(action)
                 # Off-policy: bootstrap from the best next action.
-                target = td_target(reward, max(Q[next_obs].tolist()), terminated, gamma)
-                Q[obs, action] = q_update(Q[obs, action], target, alpha)
+                next_value = max(Q[next_obs].tolist())
+                target = _td_target(reward, next_value, terminated, gamma)
+                Q[obs, action] = _q_update(Q[obs, action], target, alpha)
                 total += reward
                 length += 1
                 if terminated or truncated:
                     break
                 obs = next_obs  # easy to overlook: the next obs becomes obs
         else:  # SARSA: on-policy, bootstrap from the action we will take next
-            action = epsilon_greedy(Q[obs], eps, rng)
+            action = _epsilon_greedy(Q[obs].tolist(), eps, rng)
             while True:
                 next_obs, reward, terminated, truncated, _ = env.step(action)
                 if terminated:
                     target = reward  # nothing follows a terminal state
                 else:  # truncated still bootstraps: s' has a future
-                    next_action = epsilon_greedy(Q[next_obs], eps, rng)
-                    target = td_target(reward, Q[next_obs, next_action], False, gamma)
-                Q[obs, action] = q_update(Q[obs, action], target, alpha)
+                    next_action = _epsilon_greedy(Q[next_obs].tolist(), eps, rng)
+                    target = _td_target(reward, Q[next_obs, next_action], False, gamma)
+                Q[obs, action] = _q_update(Q[obs, action], target, alpha)
                 total += reward
                 length += 1
                 if terminated or truncated:
@@ -621,22 +711,51 @@ def greedy_policy(Q: np.ndarray) -> np.ndarray:
     Ties go to the lowest action index (deterministic, as ``np.argmax``).
     """
     Q = np.asarray(Q)
-    if Q.ndim != 2:
+    if Q.dtype == np.bool_ or not np.issubdtype(Q.dtype, np.number):
+        raise TypeError(f"Q must be a table of numbers, got dtype {Q.dtype}")
+    if Q.ndim != 2 or 0 in Q.shape:
         raise ValueError(f"Q must be a 2-D table [n_states, n_actions], got {Q.shape}")
+    if np.isnan(Q).any():
+        raise ValueError("Q must not contain NaN: its greedy action is undefined")
     return np.argmax(Q, axis=1).astype(np.int64)
 
 
-def _as_policy_fn(policy: Policy, n_states: int) -> Callable[[int], int]:
-    if callable(policy):
-        return policy
+def _check_policy_table(policy: Any, n_states: int, n_actions: int) -> np.ndarray:
+    """``policy`` as an int64 array [n_states] of actions in [0, n_actions)."""
     table = np.asarray(policy)
     if table.shape != (n_states,) or not np.issubdtype(table.dtype, np.integer):
         raise ValueError(
-            f"policy must be a callable or an int array [n_states] = ({n_states},), "
+            f"policy must be an int array [n_states] = ({n_states},), "
             f"got {table.dtype} {table.shape}"
         )
-    actions = table.tolist()
-    return actions.__getitem__
+    bad = (table < 0) | (table >= n_actions)
+    if bad.any():
+        state = int(np.argmax(bad))
+        raise ValueError(
+            f"policy must hold actions in [0, {n_actions}), got {table[state]} "
+            f"in state {state}"
+        )
+    return table.astype(np.int64)
+
+
+def _as_policy_fn(policy: Policy, n_states: int, n_actions: int) -> Callable:
+    if not callable(policy):
+        return _check_policy_table(policy, n_states, n_actions).tolist().__getitem__
+
+    def act(obs: int) -> int:  # a callable's actions are checked as it acts
+        action = policy(obs)
+        if (
+            isinstance(action, bool)
+            or not isinstance(action, (int, np.integer))
+            or not 0 <= action < n_actions
+        ):
+            raise ValueError(
+                f"the policy must return an int action in [0, {n_actions}), "
+                f"got {action!r} in state {obs}"
+            )
+        return int(action)
+
+    return act
 
 
 def _success_reward(env: gym.Env) -> float | None:
@@ -662,8 +781,9 @@ def evaluate_policy(
             ``obs -> action``.
         seed: the env's first ``reset(seed=seed)``; later resets continue it.
         max_steps: cut episodes after this many steps (a failure). Default:
-            none if the env has a time limit, else 10_000, so that a policy
-            walking in circles (CliffWalking has no time limit) cannot hang.
+            none if a ``TimeLimit`` wrapper ends the env's episodes, else
+            10_000, so that a policy walking in circles (CliffWalking has no
+            time limit, nor has ``gym.make(...).unwrapped``) cannot hang.
 
     An episode is a success when it *terminates* (not truncated) on a
     transition with the best terminal reward in ``P``: FrozenLake's goal
@@ -671,12 +791,12 @@ def evaluate_policy(
     ``P``: terminated with reward > 0. The standard error of the success rate
     is ``sqrt(p (1 - p) / episodes)``.
     """
-    n_states, _ = discrete_sizes(env)
+    n_states, n_actions = discrete_sizes(env)
     episodes = check_int("episodes", episodes)
-    act = _as_policy_fn(policy, n_states)
+    seed = check_seed(seed)
+    act = _as_policy_fn(policy, n_states, n_actions)
     if max_steps is None:
-        has_limit = env.spec is not None and env.spec.max_episode_steps is not None
-        max_steps = 2**62 if has_limit else 10_000
+        max_steps = 2**62 if has_time_limit(env) else 10_000
     max_steps = check_int("max_steps", max_steps)
     success_reward = _success_reward(env)
     total_return, successes = 0.0, 0
@@ -707,12 +827,7 @@ def success_probability(
     """
     table = transition_table(env)
     n_states = table.n_states
-    actions = np.asarray(policy)
-    if actions.shape != (n_states,) or not np.issubdtype(actions.dtype, np.integer):
-        raise ValueError(
-            f"policy must be an int array [n_states] = ({n_states},), "
-            f"got {actions.dtype} {actions.shape}"
-        )
+    actions = _check_policy_table(policy, n_states, table.n_actions)
     if horizon is None:
         horizon = env.spec.max_episode_steps if env.spec is not None else None
         if horizon is None:
@@ -722,12 +837,19 @@ def success_probability(
     state, prob = table.state[chosen], table.prob[chosen]
     next_state, terminated = table.next_state[chosen], table.terminated[chosen]
     rewards = table.reward[table.terminated]
+    if not rewards.size:
+        raise ValueError(
+            f"{env.unwrapped} has no terminal transitions in P: no success to count"
+        )
     good = terminated & (table.reward[chosen] >= rewards.max())
     # success[s] = P(success within k steps from s); k goes 1, 2, ..., horizon.
     success = np.zeros(n_states)
     for _ in range(horizon):
         value = np.where(good, 1.0, np.where(terminated, 0.0, success[next_state]))
+        previous = success
         success = np.bincount(state, weights=prob * value, minlength=n_states)
+        if np.array_equal(success, previous):
+            break  # a fixed point: every later step gives the same numbers
     start_states = _start_distribution(env)
     return float(start_states @ success)
 

@@ -23,6 +23,7 @@ import random
 import resource
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from numbers import Real
@@ -64,11 +65,11 @@ def budget(full: Number, quick: Number) -> Number:
     20000
     """
     for name, value in (("full", full), ("quick", quick)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-            raise ValueError(
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise TypeError(
                 f"budget({name}=...) must be a positive number, got {value!r}"
             )
-        if not value > 0:
+        if not 0 < value < math.inf:  # NaN fails too
             raise ValueError(f"budget({name}=...) must be > 0, got {value!r}")
     if quick > full:
         raise ValueError(
@@ -162,17 +163,118 @@ def check_finite(name: str, value: Any) -> float:
     return float(value)
 
 
-def check_seed(seed: Any) -> int:
-    """``seed`` as a Python int, checking that it is a non-negative int.
+SEED_LIMIT = 2**64
+"""Seeds must be below this: ``torch.manual_seed`` takes 64-bit seeds only."""
+
+
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """``seed`` as a Python int, checking that it is an int in ``[0, 2**64)``.
 
     ``TypeError`` for a non-int (bools included), ``ValueError`` for a
-    negative one; both say ``"seed must be a non-negative int, got ..."``.
+    negative one (``"seed must be a non-negative int, got ..."``) or one of
+    ``2**64`` or more, which torch can not take. ``name`` names the argument
+    in the messages (``"eval_seed"``, ``"DQNConfig.seed"``).
     """
     if not _is_int(seed):
-        raise TypeError(f"seed must be a non-negative int, got {seed!r}")
+        raise TypeError(f"{name} must be a non-negative int, got {seed!r}")
     if seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        raise ValueError(f"{name} must be a non-negative int, got {seed!r}")
+    if seed >= SEED_LIMIT:
+        raise ValueError(
+            f"{name} must be a non-negative int below 2**64 (torch's limit), "
+            f"got {seed!r}"
+        )
     return int(seed)
+
+
+# ---------------------------------------------------------------- memory
+MEMORY_WARN_BYTES = 1 << 30
+"""Allocations above this many bytes (1 GiB) warn with a ``ResourceWarning``
+before they happen: Binder gives a whole notebook 2 GB."""
+
+
+def available_memory(device: str | torch.device = "cpu") -> int | None:
+    """Bytes that can still be allocated on ``device``, or None if unknown.
+
+    The CPU's available memory from ``psutil`` (when installed) or
+    ``/proc/meminfo``'s ``MemAvailable``; a CUDA device's free memory from
+    ``torch.cuda.mem_get_info``.
+    """
+    device = get_device(device) if isinstance(device, str) else device
+    if not isinstance(device, torch.device):
+        raise TypeError(f"device must be a str or a torch.device, got {device!r}")
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type != "cpu":
+        return None
+    try:
+        import psutil
+    except ImportError:
+        psutil = None
+    if psutil is not None:
+        return int(psutil.virtual_memory().available)
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_memory(
+    what: str,
+    nbytes: int,
+    device: str | torch.device = "cpu",
+    warn_bytes: int | None = None,
+) -> int:
+    """Check, before allocating, that ``nbytes`` for ``what`` fit on ``device``.
+
+    Raises ``ValueError`` when ``nbytes`` exceeds the memory available now
+    (:func:`available_memory`) and warns with a ``ResourceWarning`` when it
+    exceeds ``warn_bytes`` (None: :data:`MEMORY_WARN_BYTES`, 1 GiB); both
+    messages say how many bytes ``what`` needs. Returns ``nbytes``.
+    """
+    nbytes = int(nbytes)
+    if warn_bytes is None:
+        warn_bytes = MEMORY_WARN_BYTES
+    available = available_memory(device)
+    if available is not None and nbytes > available:
+        raise ValueError(
+            f"{what} needs {_format_bytes(nbytes)} but only "
+            f"{_format_bytes(available)} are available on {device}; ask for less"
+        )
+    if nbytes > warn_bytes:
+        warnings.warn(
+            f"{what} takes {_format_bytes(nbytes)}, more than "
+            f"{_format_bytes(warn_bytes)} (Binder gives a notebook 2 GB)",
+            ResourceWarning,
+            stacklevel=3,
+        )
+    return nbytes
+
+
+def _format_bytes(nbytes: int) -> str:
+    return (
+        f"{nbytes / 2**30:.2f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.1f} MiB"
+    )
+
+
+def has_time_limit(env: gym.Env) -> bool:
+    """Whether a ``TimeLimit`` wrapper ends ``env``'s episodes.
+
+    Looks at the wrappers themselves, not at ``env.spec``: an env from
+    ``gym.make(...).unwrapped`` keeps its spec's ``max_episode_steps`` but has
+    no time limit left, and a policy that never finishes would loop forever.
+    """
+    if not isinstance(env, gym.Env):
+        raise TypeError(f"expected a Gymnasium env, got {type(env).__name__}")
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, gym.wrappers.TimeLimit):
+            return True
+        env = env.env
+    return False
 
 
 # ---------------------------------------------------------------------- seeds
@@ -199,9 +301,8 @@ def child_seeds(seed: int, n: int) -> list[int]:
     run, and the children's streams do not overlap in practice.
     """
     seed = check_seed(seed)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"number of child seeds must be an int >= 1, got {n!r}")
-    children = np.random.SeedSequence(seed).spawn(int(n))
+    n = check_int("n (the number of child seeds)", n)
+    children = np.random.SeedSequence(seed).spawn(n)
     return [int(child.generate_state(1, dtype=np.uint32)[0]) for child in children]
 
 
@@ -220,7 +321,7 @@ def get_device(device: str | torch.device = "auto") -> torch.device:
     if isinstance(device, torch.device):
         device = str(device)
     if not isinstance(device, str):
-        raise ValueError(
+        raise TypeError(
             f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
         )
     name = device.strip().lower()
@@ -257,7 +358,7 @@ def make_env(env_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
     without a seed continue the same random stream, as Gymnasium intends.
     """
     if not isinstance(env_id, str):
-        raise ValueError(f"env_id must be a registered id string, got {env_id!r}")
+        raise TypeError(f"env_id must be a registered id string, got {env_id!r}")
     if env_id not in gym.registry:
         close = difflib.get_close_matches(env_id, list(gym.registry), n=3)
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
@@ -265,14 +366,21 @@ def make_env(env_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
             f"unknown environment id {env_id!r}: expected one registered with "
             f"Gymnasium (see gymnasium.registry){hint}"
         )
+    if seed is not None:
+        seed = check_seed(seed)  # before building the env
     if kwargs.get("render_mode") == "rgb_array":
         # Drawing into an array needs no window: keep pygame's SDL from probing
         # for a display (it prints an error on headless machines and Binder).
         # A later render_mode="human" in the same process would need this unset.
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    env = gym.make(env_id, **kwargs)
+    try:
+        env = gym.make(env_id, **kwargs)
+    except TypeError as error:  # an argument the env does not take
+        raise TypeError(
+            f"make_env({env_id!r}, ...): an argument in {sorted(kwargs)} is not "
+            f"one that {env_id} takes ({str(error).split(' was raised')[0]})"
+        ) from error
     if seed is not None:
-        seed = check_seed(seed)
         env.reset(seed=seed)
         env.action_space.seed(seed)
         env.observation_space.seed(seed)

@@ -58,7 +58,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from qlearn_lite.utils import check_int, check_seed, get_device
+from qlearn_lite.utils import check_int, check_memory, check_seed, get_device
 
 __all__ = [
     "AUTORESET_MODE",
@@ -87,32 +87,98 @@ def _check_max_steps(max_episode_steps: Any) -> int | None:
     return int(max_episode_steps)
 
 
+def _as_tensor(
+    name: str, value: Any, dtype: torch.dtype, device: torch.device | None = None
+) -> torch.Tensor:
+    """``value`` as a tensor of ``dtype``; ``TypeError`` naming ``name`` if it
+    holds something that is not a number (strings, objects, None)."""
+    if isinstance(value, torch.Tensor):
+        if value.dtype.is_complex:
+            raise TypeError(f"{name} must hold real numbers, got {value.dtype}")
+        return value.to(device=device, dtype=dtype)
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers, got {value!r}")
+    return torch.as_tensor(array, dtype=dtype, device=device)
+
+
+def _check_elapsed(
+    elapsed_steps: Any, num_envs: int, limit: int | None
+) -> torch.Tensor:
+    """``elapsed_steps`` (an int or ints ``[num_envs]``) as int64 ``[num_envs]``,
+    each in ``[0, limit)``."""
+    steps = np.asarray(elapsed_steps if not isinstance(elapsed_steps, torch.Tensor)
+                       else elapsed_steps.cpu())  # fmt: skip
+    expected = f"an int or ints [num_envs] in [0, {limit})"
+    if steps.dtype.kind not in "iu":
+        raise TypeError(f"elapsed_steps must be {expected}, got {elapsed_steps!r}")
+    if steps.shape not in ((), (num_envs,)):
+        raise ValueError(f"elapsed_steps must be {expected}, got shape {steps.shape}")
+    if steps.size and (steps.min() < 0 or (limit is not None and steps.max() >= limit)):
+        raise ValueError(f"elapsed_steps must be {expected}, got {elapsed_steps!r}")
+    return torch.as_tensor(steps, dtype=torch.int64).expand(num_envs).clone()
+
+
 def _make_generator(device: torch.device, seed: int) -> torch.Generator:
     """A ``torch.Generator`` living on ``device`` (CUDA needs its own)."""
     return torch.Generator(device=device).manual_seed(seed)
 
 
-def _as_actions(action: Any, num_envs: int, device: torch.device) -> torch.Tensor:
-    """Actions as an integer tensor ``[num_envs]`` on ``device``.
+def _check_actions_flag(check_actions: Any) -> bool | None:
+    if check_actions is not None and not isinstance(check_actions, bool):
+        raise TypeError(
+            f"check_actions must be True, False or None, got {check_actions!r}"
+        )
+    return check_actions
 
-    Checks shape and dtype only: checking the values would read them back to
-    the host on a GPU (Gymnasium asserts them; here an out-of-range action is
-    the caller's bug, as with an out-of-range index).
+
+def _as_actions(
+    action: Any,
+    num_envs: int,
+    device: torch.device,
+    n_actions: int,
+    check_values: bool,
+) -> torch.Tensor:
+    """Actions as an int32/int64 tensor ``[num_envs]`` on ``device``.
+
+    Checks shape, dtype and device always (no tensor value is read), and the
+    values ``0 <= action < n_actions`` when ``check_values``: on the CPU that
+    is one reduction of a NumPy view (no copy), elsewhere a read back to the
+    host, which is why the envs do it on CUDA only when asked to.
     """
     if not isinstance(action, torch.Tensor):
-        action = torch.as_tensor(np.asarray(action), device=device)
+        array = np.asarray(action)
+        if array.dtype.kind not in "iu":
+            raise TypeError(f"actions must be integers, got dtype {array.dtype}")
+        action = torch.as_tensor(array, device=device)
     if action.shape != (num_envs,):
         raise ValueError(
             f"expected one action per env, shape ({num_envs},), "
             f"got shape {tuple(action.shape)}"
         )
-    if action.dtype.is_floating_point or action.dtype.is_complex:
+    if (
+        action.dtype.is_floating_point
+        or action.dtype.is_complex
+        or action.dtype == torch.bool
+    ):
         raise TypeError(f"actions must be an integer tensor, got {action.dtype}")
     if action.device != device:
         raise ValueError(
             f"actions are on {action.device} but the env is on {device}: create "
             "them on the env's device (env.device) to avoid a copy per step"
         )
+    if action.dtype not in (torch.int64, torch.int32):
+        action = action.long()  # index_select takes int32 and int64 only
+    if check_values:
+        if action.device.type == "cpu":
+            # Viewed as unsigned, a negative action is huge: one max suffices.
+            unsigned = np.uint64 if action.dtype == torch.int64 else np.uint32
+            bad = int(action.numpy().view(unsigned).max()) >= n_actions
+        else:  # reads one bool back to the host: a sync
+            bad = bool(((action < 0) | (action >= n_actions)).any())
+        if bad:
+            wrong = action[(action < 0) | (action >= n_actions)][0]
+            raise ValueError(f"actions must be in [0, {n_actions}), got {int(wrong)}")
     return action
 
 
@@ -146,6 +212,18 @@ class TorchCartPole:
             Gymnasium to rounding error; float32 is lighter on a GPU but drifts
             away from Gymnasium within a few dozen steps (see below).
         max_episode_steps: the time limit (500 for CartPole-v1).
+        check_actions: check explicitly in every :meth:`step` that the
+            actions are 0 or 1 (``ValueError`` otherwise), on any device. On
+            the CPU an action outside {0, 1} is a ``ValueError`` anyway (torch
+            checks the index it becomes; we catch its error, at no cost).
+            None or False (the default): no explicit check, so on a GPU an
+            out-of-range action is the caller's bug, as an out-of-range index
+            is, and fails inside torch; the check would make the host wait
+            for the device every step. True: the tests turn it on.
+
+    Memory is estimated before anything is allocated: ``ValueError`` when
+    ``num_envs`` carts would not fit on the device, a ``ResourceWarning``
+    above :data:`qlearn_lite.utils.MEMORY_WARN_BYTES`.
 
     How close to Gymnasium: each step computes Gymnasium's formulas with its
     constants folded together (``force / total_mass`` instead of a division
@@ -199,9 +277,14 @@ class TorchCartPole:
         seed: int = 0,
         dtype: torch.dtype = torch.float64,
         max_episode_steps: int = 500,
+        check_actions: bool | None = None,
     ) -> None:
         self.num_envs = check_int("num_envs", num_envs)
         self.device = get_device(device)
+        if not isinstance(dtype, torch.dtype):
+            raise TypeError(
+                f"dtype must be torch.float64 or torch.float32, got {dtype!r}"
+            )
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(
                 f"dtype must be torch.float64 or torch.float32, got {dtype!r}"
@@ -211,6 +294,17 @@ class TorchCartPole:
         if self.max_episode_steps is None:
             raise ValueError("TorchCartPole needs a time limit, got None (use 500)")
         self.seed = check_seed(seed)
+        check_actions = _check_actions_flag(check_actions)
+        self.check_actions = bool(check_actions)
+        """Whether :meth:`step` checks explicitly that every action is 0 or 1."""
+        # The state and about a dozen temporaries of one number per cart in
+        # step (cos, sin, accelerations, observations, flags, start states).
+        itemsize = torch.finfo(dtype).bits // 8
+        check_memory(
+            f"TorchCartPole with {self.num_envs} carts",
+            self.num_envs * (16 * itemsize + 64),
+            self.device,
+        )
         self.generator = _make_generator(self.device, self.seed)
         # Draw reset states only for the carts that reset where counting them
         # is free (CPU); on accelerators draw for all and select (no host sync).
@@ -279,13 +373,16 @@ class TorchCartPole:
         int or ``[num_envs]``, the steps already taken in the episode (the time
         limit counts from there). Returns the float32 observations.
         """
-        state = torch.as_tensor(state, dtype=self.dtype, device=self.device)
+        state = _as_tensor("state", state, self.dtype, self.device)
         if state.shape != (self.num_envs, 4):
             raise ValueError(
                 f"state must have shape ({self.num_envs}, 4) [num_envs, 4], "
                 f"got {tuple(state.shape)}"
             )
-        steps = torch.as_tensor(elapsed_steps, dtype=torch.int64, device=self.device)
+        if not bool(torch.isfinite(state).all()):
+            raise ValueError("state must be finite, got nan or inf")
+        steps = _check_elapsed(elapsed_steps, self.num_envs, self.max_episode_steps)
+        steps = steps.to(self.device)
         self.state = state.T.clone(memory_format=torch.contiguous_format)
         self.elapsed_steps = steps.expand(self.num_envs).clone()
         self._needs_reset = False
@@ -298,7 +395,8 @@ class TorchCartPole:
         """Advance every cart by one step of 0.02 s.
 
         Args:
-            action: int ``[num_envs]`` on the env's device, 0 (left) or 1 (right).
+            action: int ``[num_envs]`` on the env's device, 0 (left) or 1 (right)
+                (an error otherwise on the CPU; see ``check_actions``).
 
         Returns:
             ``(obs, reward, terminated, truncated, info)``: ``obs`` float32
@@ -311,7 +409,7 @@ class TorchCartPole:
         """
         if self._needs_reset:
             raise RuntimeError("call reset() before step()")
-        action = _as_actions(action, self.num_envs, self.device)
+        action = _as_actions(action, self.num_envs, self.device, 2, self.check_actions)
         state = self.state  # updated in place below
         x, x_dot, theta, theta_dot = state.unbind(0)  # views of its rows
         M = self.total_mass
@@ -325,7 +423,11 @@ class TorchCartPole:
         #   xacc     = temp - polemass_length * thetaacc * cos / total_mass
         # with the constant factors folded; addcmul(a, b, c, value=v) = a + v*b*c.
         # force = force_mag if action == 1 else -force_mag, divided by total_mass:
-        force_over_mass = self._force_over_mass.index_select(0, action)
+        try:
+            force_over_mass = self._force_over_mass.index_select(0, action)
+        except IndexError:  # on the CPU: an action outside {0, 1}
+            _as_actions(action, self.num_envs, self.device, 2, check_values=True)
+            raise
         temp = torch.addcmul(
             force_over_mass, torch.square(theta_dot), sintheta,
             value=self.polemass_length / M,
@@ -387,6 +489,15 @@ class TorchTabularEnv:
 
     Build one from a Gymnasium env with :meth:`from_gymnasium`.
 
+    Unchecked, action ``n_actions`` in state ``s`` would silently be action 0
+    of state ``s + 1``, so :meth:`step` checks that the actions are in
+    ``[0, n_actions)`` (``ValueError`` otherwise) where ``check_actions`` is
+    True. None (the default) checks on the CPU, where it is one reduction of
+    a NumPy view, and not on a GPU, where reading the values would make the
+    host wait for the device every step: there in-range actions are the
+    caller's precondition (the tests pass True). The memory is estimated as
+    in :class:`TorchCartPole`.
+
     ============  ============================================================
     observation   int64 ``[num_envs]``: the state index in ``[0, n_states)``
     action        int ``[num_envs]`` in ``[0, n_actions)``
@@ -410,15 +521,23 @@ class TorchTabularEnv:
         seed: int = 0,
         max_episode_steps: int | None = None,
         name: str = "TorchTabularEnv",
+        check_actions: bool | None = None,
     ) -> None:
         self.num_envs = check_int("num_envs", num_envs)
         self.device = get_device(device)
         self.seed = check_seed(seed)
         self.max_episode_steps = _check_max_steps(max_episode_steps)
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {name!r}")
         self.name = name
+        check_actions = _check_actions_flag(check_actions)
+        self.check_actions = (
+            self.device.type == "cpu" if check_actions is None else check_actions
+        )
+        """Whether :meth:`step` checks that every action is in [0, n_actions)."""
         device = self.device
-        probs = torch.as_tensor(probs, dtype=torch.float64)
-        if probs.ndim != 3:
+        probs = _as_tensor("probs", probs, torch.float64)
+        if probs.ndim != 3 or 0 in probs.shape:
             raise ValueError(
                 "probs must have shape [n_states, n_actions, n_outcomes], "
                 f"got {tuple(probs.shape)}"
@@ -438,17 +557,36 @@ class TorchTabularEnv:
             probs.sum(-1), torch.ones((), dtype=torch.float64), atol=1e-6
         ):
             raise ValueError("probs must be >= 0 and sum to 1 over the last axis")
-        initial = torch.as_tensor(initial_probs, dtype=torch.float64)
-        if initial.shape != (self.n_states,) or not math.isclose(
-            float(initial.sum()), 1.0, abs_tol=1e-6
+        initial = _as_tensor("initial_probs", initial_probs, torch.float64)
+        if (
+            initial.shape != (self.n_states,)
+            or not bool(torch.isfinite(initial).all())
+            or bool((initial < 0).any())
+            or not math.isclose(float(initial.sum()), 1.0, abs_tol=1e-6)
         ):
             raise ValueError(
                 f"initial_probs must be a distribution over the {self.n_states} "
-                f"states, got shape {tuple(initial.shape)}"
+                f"states (shape ({self.n_states},), >= 0, summing to 1), got "
+                f"{initial.tolist() if initial.numel() <= 8 else tuple(initial.shape)}"
             )
-        next_states = torch.as_tensor(next_states, dtype=torch.int64)
+        next_float = _as_tensor("next_states", next_states, torch.float64)
+        if not bool((next_float == next_float.round()).all()):
+            raise ValueError("next_states must be integers (state indices)")
+        next_states = next_float.to(torch.int64)
         if next_states.min() < 0 or next_states.max() >= self.n_states:
             raise ValueError(f"next_states must be in [0, {self.n_states})")
+        rewards = _as_tensor("rewards", rewards, torch.float32)
+        if not bool(torch.isfinite(rewards).all()):
+            raise ValueError("rewards must be finite, got nan or inf")
+        terminated = _as_tensor("terminated", terminated, torch.float64)
+        if not bool(((terminated == 0) | (terminated == 1)).all()):
+            raise ValueError("terminated must hold bools (or 0 and 1)")
+        n_pairs = self.n_states * self.n_actions
+        check_memory(
+            f"TorchTabularEnv with {self.num_envs} envs",
+            n_pairs * n_outcomes * 25 + self.num_envs * (96 + 5 * n_outcomes),
+            self.device,
+        )
 
         # Cumulative probabilities (float32, like the uniform numbers drawn),
         # set to +inf from the last real outcome of each (s, a) on: a uniform
@@ -462,9 +600,9 @@ class TorchTabularEnv:
         """float64 ``[n_states, n_actions, n_outcomes]``: ``p(outcome | s, a)``."""
         self.next_states = next_states.to(device)
         """int64 ``[n_states, n_actions, n_outcomes]``."""
-        self.rewards = torch.as_tensor(rewards, dtype=torch.float32).to(device)
+        self.rewards = rewards.to(device)
         """float32 ``[n_states, n_actions, n_outcomes]``."""
-        self.terminated = torch.as_tensor(terminated, dtype=torch.bool).to(device)
+        self.terminated = terminated.to(device=device, dtype=torch.bool)
         """bool ``[n_states, n_actions, n_outcomes]``."""
         self.initial_probs = initial.to(device)
         """float64 ``[n_states]``: the start-state distribution."""
@@ -511,6 +649,7 @@ class TorchTabularEnv:
         device: str | torch.device = "auto",
         seed: int = 0,
         max_episode_steps: int | None | str = "from_spec",
+        check_actions: bool | None = None,
     ) -> TorchTabularEnv:
         """Batched copies of a Gymnasium env that has a transition table.
 
@@ -527,6 +666,7 @@ class TorchTabularEnv:
             max_episode_steps: the time limit; by default the registered one
                 (``env.spec.max_episode_steps``: 200 for FrozenLake 8x8, 100
                 for 4x4, None for CliffWalking), or an int, or None for none.
+            check_actions: check the actions in every step (see the class).
 
         Raises ``TypeError`` for non-``Discrete`` spaces and ``ValueError``
         for an env without a transition table, or whose dynamics are not all
@@ -534,6 +674,7 @@ class TorchTabularEnv:
         """
         if not isinstance(env, gym.Env):
             raise TypeError(f"expected a Gymnasium env, got {type(env).__name__}")
+        num_envs = check_int("num_envs", num_envs)
         unwrapped = env.unwrapped
         name = type(unwrapped).__name__
         for role, space in (
@@ -588,7 +729,7 @@ class TorchTabularEnv:
                     terminated[s, a, k] = ended
                 # Padding: probability 0, stay in s (never sampled).
                 next_states[s, a, len(table[s][a]) :] = s
-        if max_episode_steps == "from_spec":
+        if isinstance(max_episode_steps, str) and max_episode_steps == "from_spec":
             max_episode_steps = env.spec.max_episode_steps if env.spec else None
         return cls(
             probs,
@@ -601,6 +742,7 @@ class TorchTabularEnv:
             seed=seed,
             max_episode_steps=max_episode_steps,
             name=env.spec.id if env.spec else name,
+            check_actions=check_actions,
         )
 
     # ------------------------------------------------------------ resetting
@@ -627,9 +769,18 @@ class TorchTabularEnv:
         return self.state, {}
 
     def set_state(self, state: torch.Tensor | np.ndarray | int) -> torch.Tensor:
-        """Put every env in a given state (an int or int ``[num_envs]``); a new
-        episode starts there (``elapsed_steps`` = 0). Returns the states."""
-        state = torch.as_tensor(state, dtype=torch.int64, device=self.device)
+        """Put every env in a given state (an int or int ``[num_envs]``, each in
+        ``[0, n_states)``); a new episode starts there (``elapsed_steps`` = 0).
+        Returns the states."""
+        values = np.asarray(state.cpu() if isinstance(state, torch.Tensor) else state)
+        expected = f"an int or ints [num_envs] in [0, {self.n_states})"
+        if values.dtype.kind not in "iu":
+            raise TypeError(f"state must be {expected}, got {state!r}")
+        if values.shape not in ((), (self.num_envs,)):
+            raise ValueError(f"state must be {expected}, got shape {values.shape}")
+        if values.min() < 0 or values.max() >= self.n_states:
+            raise ValueError(f"state must be {expected}, got {state!r}")
+        state = torch.as_tensor(values, dtype=torch.int64, device=self.device)
         self.state = state.expand(self.num_envs).clone()
         self.elapsed_steps = torch.zeros_like(self.state)
         self._needs_reset = False
@@ -645,7 +796,9 @@ class TorchTabularEnv:
         """
         if self._needs_reset:
             raise RuntimeError("call reset() before step()")
-        action = _as_actions(action, self.num_envs, self.device)
+        action = _as_actions(
+            action, self.num_envs, self.device, self.n_actions, self.check_actions
+        )
         state_action = self.state * self.n_actions + action
         if self._deterministic:  # one outcome per (s, a): nothing to draw
             outcome = state_action

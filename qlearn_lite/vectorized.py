@@ -58,6 +58,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from qlearn_lite.dqn import QNetwork, first_reach, td_targets
+from qlearn_lite.tabular import initial_q
 from qlearn_lite.utils import check_int, check_unit, child_seeds, get_device
 from qlearn_lite.utils import progress as progress_bar
 from qlearn_lite.vec_envs import TorchCartPole, TorchTabularEnv
@@ -113,6 +114,54 @@ def _split_uniform(
     return random_action, k
 
 
+def _check_q(name: str, q: Any) -> tuple[int, int]:
+    """``(rows, n_actions)`` of a float tensor ``[rows, n_actions]``."""
+    if not isinstance(q, torch.Tensor) or not q.dtype.is_floating_point:
+        raise TypeError(
+            f"{name} must be a float tensor [rows, n_actions], got "
+            f"{q.dtype if isinstance(q, torch.Tensor) else type(q).__name__}"
+        )
+    if q.ndim != 2 or 0 in q.shape:
+        raise ValueError(
+            f"{name} must be a float tensor [rows, n_actions], got shape "
+            f"{tuple(q.shape)}"
+        )
+    return q.shape[0], q.shape[1]
+
+
+def _check_index(
+    name: str, index: Any, size: int, device: torch.device, length: int | None
+) -> None:
+    """``index`` must be an int64 tensor ``[length]`` on ``device`` with values
+    in ``[0, size)``; the values are read only on the CPU (free there; on a
+    GPU it would wait for the device)."""
+    if not isinstance(index, torch.Tensor) or index.dtype != torch.int64:
+        raise TypeError(
+            f"{name} must be an int64 tensor, got "
+            f"{getattr(index, 'dtype', type(index).__name__)}"
+        )
+    if index.ndim != 1 or (length is not None and len(index) != length):
+        expected = "[batch]" if length is None else f"[{length}]"
+        raise ValueError(f"{name} must have shape {expected}, got {tuple(index.shape)}")
+    if index.device != device:
+        raise ValueError(f"{name} is on {index.device}, the table on {device}")
+    if device.type == "cpu" and len(index):
+        # Viewed as unsigned, a negative index is huge: one max suffices.
+        if int(index.numpy().view(np.uint64).max()) >= size:
+            wrong = index[(index < 0) | (index >= size)][0]
+            raise ValueError(f"{name} must be in [0, {size}), got {int(wrong)}")
+
+
+def _check_generator(generator: Any, device: torch.device) -> None:
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {generator!r}")
+    if generator.device.type != device.type:
+        raise ValueError(
+            f"generator is on {generator.device} but the values on {device}: "
+            "create it with torch.Generator(device=...)"
+        )
+
+
 def batched_epsilon_greedy(
     q_values: torch.Tensor, epsilon: float, generator: torch.Generator
 ) -> torch.Tensor:
@@ -135,7 +184,10 @@ def batched_epsilon_greedy(
     the tied maximal actions. (Random numbers are the slow part on a CPU, and
     ``argmax`` over a short last axis is slow too, so neither is used.)
     """
-    batch, n_actions = q_values.shape
+    batch, n_actions = _check_q("q_values", q_values)
+    epsilon = check_unit("epsilon", epsilon)
+    if generator is not None:  # None: torch's default generator
+        _check_generator(generator, q_values.device)
     uniform = torch.rand(batch, generator=generator, device=q_values.device)
     is_max, n_ties, rank = _ties(q_values)
     random_action, k = _split_uniform(uniform, epsilon, n_actions, n_ties)
@@ -168,7 +220,25 @@ def table_epsilon_greedy(
 
     Returns:
         int64 ``[batch]`` actions.
+
+    ``states`` are checked to be in ``[0, n_states)`` on the CPU only (on a
+    GPU that would make the host wait; there they are a precondition).
     """
+    n_states, n_actions = _check_q("q_table", q_table)
+    _check_index("states", states, n_states, q_table.device, None)
+    epsilon = check_unit("epsilon", epsilon)
+    if generator is not None:
+        _check_generator(generator, q_table.device)
+    return _table_epsilon_greedy(q_table, states, epsilon, generator)
+
+
+def _table_epsilon_greedy(
+    q_table: torch.Tensor,
+    states: torch.Tensor,
+    epsilon: float,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    # table_epsilon_greedy without the checks, for the learner's inner loop.
     n_states, n_actions = q_table.shape
     # Per state: which actions are maximal, how many, and the j-th of them.
     is_max, n_ties, rank = _ties(q_table)
@@ -210,7 +280,32 @@ def batched_q_update(
 
     Returns:
         float ``[n_states * n_actions]``: how many transitions hit each pair.
+
+    ``states`` and ``actions`` are checked to be in range on the CPU only (on
+    a GPU that would make the host wait; there they are a precondition).
     """
+    n_states, n_actions = _check_q("q_table", q_table)
+    _check_index("states", states, n_states, q_table.device, None)
+    _check_index("actions", actions, n_actions, q_table.device, len(states))
+    if not isinstance(targets, torch.Tensor) or not targets.dtype.is_floating_point:
+        raise TypeError(f"targets must be a float tensor [batch], got {targets!r}")
+    if targets.shape != states.shape or targets.device != q_table.device:
+        raise ValueError(
+            f"targets must have shape {tuple(states.shape)} on {q_table.device}, "
+            f"got {tuple(targets.shape)} on {targets.device}"
+        )
+    alpha = check_unit("alpha (the step size)", alpha, low_open=True)
+    return _batched_q_update(q_table, states, actions, targets, alpha)
+
+
+def _batched_q_update(
+    q_table: torch.Tensor,
+    states: torch.Tensor,
+    actions: torch.Tensor,
+    targets: torch.Tensor,
+    alpha: float,
+) -> torch.Tensor:
+    # batched_q_update without the checks, for the learner's inner loop.
     flat = q_table.view(-1)
     index = states * q_table.shape[1] + actions
     target_sum = torch.zeros_like(flat).index_add_(0, index, targets.to(flat.dtype))
@@ -303,6 +398,8 @@ def vectorized_q_learning(
     """
     num_envs = check_int("num_envs", num_envs)
     steps = check_int("steps", steps)
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True or False, got {progress!r}")
     alpha = check_unit("alpha (the step size)", alpha, low_open=True)
     gamma = check_unit("gamma (the discount)", gamma)
     if not callable(epsilon):
@@ -316,22 +413,25 @@ def vectorized_q_learning(
                 f"the TorchTabularEnv has {env.num_envs} envs but num_envs is "
                 f"{num_envs}"
             )
+        if not (isinstance(device, str) and device == "auto") and (
+            get_device(device) != env.device
+        ):
+            raise ValueError(
+                f"device is {device!r} but the TorchTabularEnv is on {env.device}: "
+                "the learner runs on the env's device; pass device='auto' or "
+                "build the env on the device you want"
+            )
         device = env.device
     else:
         device = get_device(device)
         env = TorchTabularEnv.from_gymnasium(env, num_envs, device, env_seed)
     n_states, n_actions = env.n_states, env.n_actions
-    if q_init is None:
-        q_table = torch.zeros(n_states, n_actions, device=device)
-    elif isinstance(q_init, Real) and not isinstance(q_init, bool):
-        q_table = torch.full((n_states, n_actions), float(q_init), device=device)
-    else:
-        q_table = torch.tensor(np.asarray(q_init), dtype=torch.float32, device=device)
-        if q_table.shape != (n_states, n_actions):
-            raise ValueError(
-                f"q_init must be a number or an array of shape ({n_states}, "
-                f"{n_actions}) [n_states, n_actions], got {tuple(q_table.shape)}"
-            )
+    if isinstance(q_init, torch.Tensor):
+        q_init = q_init.detach().cpu().numpy()
+    # A finite number or array [n_states, n_actions] (as the tabular learners).
+    q_table = torch.tensor(
+        initial_q(q_init, n_states, n_actions), dtype=torch.float32, device=device
+    )
     generator = torch.Generator(device=device).manual_seed(agent_seed)
     episodes = torch.zeros((), dtype=torch.int64, device=device)
 
@@ -347,8 +447,11 @@ def vectorized_q_learning(
         **({} if progress else {"disable": True}),
     ):
         eps = epsilon(step - 1) if callable(epsilon) else epsilon
+        if type(eps) is not float or not 0.0 <= eps <= 1.0:  # a schedule's value
+            eps = check_unit(f"epsilon (schedule at step {step - 1})", eps)
         # batched_epsilon_greedy(q_table[state]), worked out per state: faster.
-        action = table_epsilon_greedy(q_table, state, eps, generator)
+        # The pure functions without their checks (done once above).
+        action = _table_epsilon_greedy(q_table, state, eps, generator)
         next_state, reward, terminated, truncated, info = env.step(action)
         # The state really reached: before the auto-reset of finished envs.
         reached = info["final_obs"]
@@ -356,7 +459,7 @@ def vectorized_q_learning(
         next_value = q_table.amax(dim=1).index_select(0, reached)
         # r + gamma * max_a' Q(s', a'), or just r where s' is terminal.
         target = torch.where(terminated, reward, reward + gamma * next_value)
-        batched_q_update(q_table, state, action, target, alpha)
+        _batched_q_update(q_table, state, action, target, alpha)
         episodes += info["_final_obs"].sum()
         state = next_state  # easy to overlook: the (reset) next state becomes state
         if step == steps or (snapshot_every and step % snapshot_every == 0):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import io
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import gymnasium as gym
@@ -36,10 +36,12 @@ from qlearn_lite.tabular import (
     success_probability,
     value_iteration,
 )
+from qlearn_lite.utils import check_int, check_number, check_seed, check_unit, make_env
 
 __all__ = ["Explorer", "ExplorerSettings", "explorer", "train_and_score"]
 
 SCHEDULES = ("constant", "linear", "exponential")
+ALGORITHMS = ("Q-learning", "SARSA")
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,25 @@ class ExplorerSettings:
     """Training episodes."""
     seed: int = 0
     """Seed of the run."""
+
+    def __post_init__(self) -> None:
+        # Checked here, so that a bad value fails when it is set, with its
+        # name; numbers are stored as Python floats and ints (numpy scalars
+        # are accepted) so that the sliders can show them.
+        for name, options in (("algorithm", ALGORITHMS), ("schedule", SCHEDULES)):
+            value = getattr(self, name)
+            if not isinstance(value, str) or value not in options:
+                raise ValueError(f"{name} must be one of {options}, got {value!r}")
+        checked = {
+            "alpha": check_number("alpha", self.alpha, 0.0, 1.0, low_open=True),
+            "gamma": check_unit("gamma", self.gamma),
+            "eps_start": check_unit("eps_start", self.eps_start),
+            "eps_end": check_unit("eps_end", self.eps_end),
+            "episodes": check_int("episodes", self.episodes),
+            "seed": check_seed(self.seed),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
 
     def epsilon(self):
         """The epsilon argument for the learner: a number or a schedule."""
@@ -101,6 +122,10 @@ def _success(env: gym.Env, policy: np.ndarray, seed: int) -> float:
 
 def train_and_score(env: gym.Env, settings: ExplorerSettings) -> Score:
     """Train with ``settings`` (no progress bar) and score the greedy policy."""
+    if not isinstance(settings, ExplorerSettings):
+        raise TypeError(
+            f"settings must be an ExplorerSettings, got {type(settings).__name__}"
+        )
     learner = {"Q-learning": q_learning, "SARSA": sarsa}.get(settings.algorithm)
     if learner is None:
         raise ValueError(
@@ -277,25 +302,41 @@ class Explorer:
             self._picture.update(Image(data=self.png, format="png"))
 
     def update(self, **changes: Any) -> Explorer:
-        """Change settings from code: ``update(alpha=0.5, schedule="constant")``."""
-        settings = replace(self.settings, **changes)
+        """Change settings from code: ``update(alpha=0.5, schedule="constant")``.
+
+        The sliders move to the new values; a value beyond a slider's range
+        (``seed=150`` on the 0-99 seed slider) widens the range to include it,
+        so that the slider always shows what was trained.
+        """
+        settings = replace(self.settings, **_check_setting_names(changes))
         if self.controls:
             for control in self.controls.values():  # no retrain per slider
                 control.unobserve(self._on_change, names="value")
-            for name, value in asdict(settings).items():
-                self.controls[name].value = value
-            for control in self.controls.values():
-                control.observe(self._on_change, names="value")
+            try:
+                for name, value in asdict(settings).items():
+                    control = self.controls[name]
+                    if hasattr(control, "max"):  # a slider: widen to fit
+                        control.max = max(control.max, value)
+                        control.min = min(control.min, value)
+                    control.value = value
+            finally:
+                for control in self.controls.values():
+                    control.observe(self._on_change, names="value")
         self._retrain(settings)
         return self
 
     # ----------------------------------------------------------- display
     def _ipython_display_(self) -> None:
-        """In IPython: the sliders, then the picture as a PNG output of its own."""
+        """In IPython: the sliders, then the picture as a PNG output of its own.
+
+        The sliders' output carries the text summary as its ``text/plain``,
+        which is what a viewer without widgets shows in their place.
+        """
         from IPython.display import Image, display
 
-        if self.box is not None:
-            display(self.box)
+        controls = self._repr_mimebundle_()
+        del controls["image/png"]
+        display(controls, raw=True)
         self._picture = display(Image(data=self.png, format="png"), display_id=True)
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
@@ -330,10 +371,23 @@ def explorer(
 
     Make it the last expression of a cell to display it.
     """
-    env = gym.make(env_id)
+    env = make_env(env_id)  # a clear error for an unknown id
     if interactive is None:
         interactive = _in_kernel()
-    return Explorer(env, ExplorerSettings(**settings), interactive=interactive)
+    if not isinstance(interactive, bool):
+        raise TypeError(f"interactive must be True, False or None, got {interactive!r}")
+    settings = ExplorerSettings(**_check_setting_names(settings))
+    return Explorer(env, settings, interactive=interactive)
+
+
+def _check_setting_names(settings: dict[str, Any]) -> dict[str, Any]:
+    known = [item.name for item in fields(ExplorerSettings)]
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        raise TypeError(
+            f"{unknown[0]!r} is not a setting of the explorer; expected some of {known}"
+        )
+    return settings
 
 
 def _in_kernel() -> bool:

@@ -206,11 +206,11 @@ def test_polyak_update_mixes():
 
 @pytest.mark.parametrize(
     ("tau", "error"),
-    [(-0.1, ValueError), (1.5, ValueError), (float("nan"), ValueError)]
-    + [("0.5", TypeError)],
-)
+    [(-0.1, ValueError), (1.5, ValueError), (float("nan"), ValueError),
+     ("0.5", TypeError)],
+)  # fmt: skip
 def test_polyak_update_rejects_bad_tau(tau, error):
-    """tau outside [0, 1] is a ValueError, a string a TypeError, both naming tau."""
+    """tau outside [0, 1] is a ValueError naming tau, a string a TypeError."""
     with pytest.raises(error, match="tau must be"):
         polyak_update(QNetwork(2, 2), QNetwork(2, 2), tau)
 
@@ -266,13 +266,19 @@ def test_qnetwork_shapes():
 
 
 @pytest.mark.parametrize(
-    "kwargs",
-    [{"obs_dim": 0}, {"n_actions": -1}, {"hidden": (64, 0)}, {"hidden": (1.5,)}],
+    ("kwargs", "error"),
+    [
+        ({"obs_dim": 0}, ValueError),
+        ({"n_actions": -1}, ValueError),
+        ({"hidden": (64, 0)}, ValueError),
+        ({"hidden": (1.5,)}, TypeError),
+        ({"obs_dim": 4.0}, TypeError),
+    ],
 )
-def test_qnetwork_bad_sizes(kwargs):
-    """Non-positive sizes are a ValueError."""
+def test_qnetwork_bad_sizes(kwargs, error):
+    """Non-positive sizes are a ValueError, non-int ones a TypeError."""
     args = {"obs_dim": 4, "n_actions": 2, "hidden": (8,)} | kwargs
-    with pytest.raises(ValueError):
+    with pytest.raises(error):
         QNetwork(**args)
 
 
@@ -473,3 +479,152 @@ def test_load_rejects_non_checkpoints(tmp_path, kind, capsys):
     with pytest.raises(ValueError, match="not a qlearn_lite DQN checkpoint"):
         dqn.load(path)
     assert "arbitrary code ran" not in capsys.readouterr().out
+
+
+# ------------------------------------------------------------- hostile input
+class _ShiftedActions(gym.Wrapper):
+    """CartPole whose actions are Discrete(2, start=1)."""
+
+    def __init__(self) -> None:
+        super().__init__(gym.make("CartPole-v1"))
+        self.action_space = gym.spaces.Discrete(2, start=1)
+
+
+def _checkpoint_without_config(path):
+    net = QNetwork(4, 2)
+    torch.save({"format": dqn.CHECKPOINT_FORMAT, "obs_dim": 4, "n_actions": 2,
+                "hidden": [64, 64], "state_dict": net.state_dict()}, path)  # fmt: skip
+    return dqn.load(path)
+
+
+def _checkpoint_with_wrong_weights(path):
+    dqn.save(path, QNetwork(4, 2), DQNConfig())
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["obs_dim"] = 3
+    torch.save(checkpoint, path)
+    return dqn.load(path)
+
+
+TINY = QNetwork(4, 2, hidden=(8,))
+ZERO_BATCH = ReplayBatch(
+    torch.zeros(2, 4), torch.zeros(2, dtype=torch.long), torch.zeros(2),
+    torch.zeros(2, 4), torch.zeros(2),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "phrase"),
+    [
+        (lambda: DQNConfig(lr=float("inf")), ValueError, "lr must be > 0 and finite"),
+        (lambda: DQNConfig(lr=float("nan")), ValueError, "lr must be > 0"),
+        (lambda: DQNConfig(lr="1e-3"), TypeError, "lr must be a number"),
+        (lambda: DQNConfig(max_grad_norm="10"), TypeError,
+         "DQNConfig.max_grad_norm must be a number > 0"),
+        (lambda: DQNConfig(max_grad_norm=float("inf")), ValueError, "max_grad_norm"),
+        (lambda: DQNConfig(seed=2**64), ValueError, r"DQNConfig.seed .*2\*\*64"),
+        (lambda: DQNConfig(seed=1.0), TypeError, "DQNConfig.seed"),
+        (lambda: DQNConfig(eval_seed=-1), ValueError, "DQNConfig.eval_seed"),
+        (lambda: DQNConfig(learning_starts=10), ValueError,
+         r"learning_starts must be >= batch_size \+ n_step - 1 = 66"),
+        (lambda: DQNConfig(learning_starts=64, batch_size=64, n_step=1), None, None),
+        (lambda: DQNConfig(hidden="64"), TypeError, "DQNConfig.hidden"),
+        (lambda: DQNConfig(hidden=(64, 0)), ValueError, "DQNConfig.hidden"),
+        (lambda: DQNConfig(device="gpu"), ValueError, "DQNConfig.device"),
+        (lambda: DQNConfig(device=0), TypeError, "DQNConfig.device"),
+        (lambda: DQNConfig(double="yes"), TypeError, "DQNConfig.double"),
+        (lambda: DQNConfig(stop_at_return=float("nan")), ValueError,
+         "stop_at_return must be finite"),
+        (lambda: DQNConfig(gamma="0.9"), TypeError, "DQNConfig.gamma"),
+        (lambda: DQNConfig(eps_end=float("nan")), ValueError, "DQNConfig.eps_end"),
+        (lambda: DQNConfig(target_mode=["hard"]), ValueError, "target_mode"),
+        (lambda: DQNConfig(total_steps=1e5), TypeError, "total_steps"),
+        (lambda: DQNConfig().replace(lrr=1e-3), TypeError, "did you mean 'lr'"),
+        (lambda: DQNConfig.preset("classic", sed=1), TypeError, "no field 'sed'"),
+        (lambda: QNetwork(4.0, 2), TypeError, "obs_dim must be an int"),
+        (lambda: QNetwork(4, 2, hidden=64), TypeError, "hidden must be"),
+        (lambda: TINY(torch.zeros(5, 3)), ValueError,
+         r"obs must have shape \[batch, 4\] .* got \(5, 3\)"),
+        (lambda: TINY(np.zeros((5, 4))), TypeError, "obs must be a float tensor"),
+        (lambda: td_targets(torch.zeros(2), torch.zeros(2, 2), torch.zeros(2), 2.0),
+         ValueError, "gamma"),
+        (lambda: dqn_loss(TINY, None, tuple(ZERO_BATCH), 0.9), TypeError,
+         "batch must be a ReplayBatch"),
+        (lambda: dqn_loss(TINY, None, ZERO_BATCH, float("nan")), ValueError,
+         "gamma"),
+        (lambda: dqn_loss("net", None, ZERO_BATCH, 0.9), TypeError, "q_net"),
+        (lambda: polyak_update(QNetwork(2, 2), QNetwork(3, 2), 0.5), ValueError,
+         "same shape"),
+        (lambda: hard_update(QNetwork(2, 2), QNetwork(1, 2)), ValueError,
+         "same shape"),
+        (lambda: hard_update(QNetwork(2, 2), "net"), TypeError, "online"),
+        (lambda: dqn.first_reach([1], [1.0, 2.0], [1.0], 0.0), ValueError,
+         "one entry per evaluation"),
+        (lambda: dqn.first_reach([1], [1.0], [1.0], "high"), TypeError,
+         "threshold"),
+        (lambda: evaluate(QNetwork(3, 2), "CartPole-v1"), ValueError,
+         "q_net has obs_dim=3, n_actions=2 but the env has obs_dim=4"),
+        (lambda: evaluate(QNetwork(4, 3), gym.make("CartPole-v1")), ValueError,
+         "n_actions=3"),
+        (lambda: evaluate(TINY, "CartPole-v1", episodes=0), ValueError, "episodes"),
+        (lambda: evaluate(TINY, "CartPole-v1", seed=-1), ValueError, "seed"),
+        (lambda: evaluate(TINY, "CartPole-v1", max_steps=0), ValueError,
+         "max_steps"),
+        (lambda: evaluate("net", "CartPole-v1"), TypeError, "q_net"),
+        (lambda: evaluate(TINY, gym.make("FrozenLake-v1")), TypeError,
+         "flat Box observation"),
+        (lambda: dqn.make_greedy_actor(None), TypeError, "q_net"),
+        (lambda: evaluate(torch.nn.Linear(3, 2), "CartPole-v1"), ValueError,
+         r"q_net can not act on this env's observations \(shape \(4,\)\)"),
+        (lambda: dqn.save(42, TINY, DQNConfig()), TypeError, "path must be"),
+        (lambda: dqn.load(None), TypeError, "path must be"),
+        (lambda: train_dqn(_ShiftedActions, DQNConfig(total_steps=10)), TypeError,
+         "Discrete action space starting at 0"),
+        (lambda: train_dqn("CartPole-v1", {"lr": 1e-3}), TypeError,
+         "config must be a DQNConfig"),
+        (lambda: train_dqn("CartPole-v1", DQNConfig(total_steps=10), progress="no"),
+         TypeError, "progress"),
+        (lambda: dqn.save("x.pt", "net", DQNConfig()), TypeError, "QNetwork"),
+    ],
+)  # fmt: skip
+def test_dqn_rejects_hostile_input(call, error, phrase):
+    """Every public name raises its own error naming the bad argument."""
+    if error is None:  # the boundary case that must be accepted
+        call()
+        return
+    with pytest.raises(error, match=phrase):
+        call()
+
+
+@pytest.mark.parametrize(
+    "damage", [_checkpoint_without_config, _checkpoint_with_wrong_weights]
+)
+def test_load_names_a_damaged_checkpoint(tmp_path, damage):
+    """A checkpoint with the right tag but missing or wrong parts: ValueError."""
+    with pytest.raises(ValueError, match="damaged qlearn_lite DQN checkpoint"):
+        damage(tmp_path / "agent.pt")
+
+
+def test_config_accepts_numpy_scalars_and_stores_python_values(tmp_path):
+    """np.int64 / np.float32 fields work, and the config saves and loads."""
+    config = DQNConfig(
+        seed=np.int64(1), gamma=np.float32(0.5), batch_size=np.int64(32),
+        hidden=[np.int64(8)], lr=np.float64(1e-3), double=np.bool_(True),
+    )  # fmt: skip
+    assert type(config.seed) is int and type(config.gamma) is float
+    assert config.gamma == 0.5 and config.hidden == (8,) and config.double is True
+    assert DQNConfig(device=torch.device("cpu")).device == "cpu"
+    dqn.save(tmp_path / "agent.pt", QNetwork(4, 2, hidden=(8,)), config)
+    assert dqn.load(tmp_path / "agent.pt")[1] == config
+    online, target = QNetwork(1, 1, hidden=()), QNetwork(1, 1, hidden=())
+    polyak_update(target, online, tau=np.float32(0.5))  # accepted
+
+
+def test_evaluate_caps_an_env_without_time_limit():
+    """Greedy episodes on an unwrapped MountainCar stop at max_steps (default 10k)."""
+    net = QNetwork(2, 3, hidden=())
+    with torch.no_grad():  # Q = 0 everywhere: always action 0, push left
+        for parameter in net.parameters():
+            parameter.zero_()
+    env = gym.make("MountainCar-v0").unwrapped  # no TimeLimit left
+    assert evaluate(net, env, episodes=1, max_steps=50).tolist() == [-50.0]
+    assert evaluate(net, env, episodes=1).tolist() == [-10_000.0]

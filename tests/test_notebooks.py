@@ -252,3 +252,41 @@ def test_glossary_and_bibliography_are_linked_everywhere():
             assert f"/docs/{name})" in source(load(path)["cells"][0]), (
                 f"{path.name}: title cell does not link docs/{name}"
             )
+
+
+def test_run_notebooks_rewrites_a_bar_to_its_final_text():
+    """tools/run_notebooks.py rebuilds tqdm's text from the stored widget state."""
+    import nbformat
+    import run_notebooks
+
+    def model(name, **state):
+        return {"model_name": name, "state": state}
+
+    state = {
+        "box": model(
+            "HBoxModel", children=["IPY_MODEL_l", "IPY_MODEL_b", "IPY_MODEL_r"]
+        ),
+        "l": model("HTMLModel", value="q_learning:\u2007100%"),
+        "b": model("FloatProgressModel", value=50.0, max=50.0),
+        "r": model("HTMLModel", value="\u200750/50\u2007[00:01&lt;00:00]"),
+        "half": model(
+            "HBoxModel", children=["IPY_MODEL_l", "IPY_MODEL_h", "IPY_MODEL_r"]
+        ),
+        "h": model("FloatProgressModel", value=25.0, max=50.0),
+    }
+    cell = nbformat.v4.new_code_cell("")
+    view = "application/vnd.jupyter.widget-view+json"
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "display_data",
+            data={view: {"model_id": "box"}, "text/plain": "q_learning:   0%|"},
+        )
+    ]
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    nb.metadata["widgets"] = {run_notebooks.WIDGET_STATE: {"state": state}}
+    assert run_notebooks.freeze_progress_bars(nb) == 1
+    assert cell.outputs[0]["data"]["text/plain"] == (
+        "q_learning: 100%|██████████| 50/50 [00:01<00:00]"
+    )
+    assert run_notebooks.progress_text(state, "half").count("█") == 5
+    assert run_notebooks.progress_text(state, "l") is None  # not a bar

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
+from qlearn_lite import utils
 from qlearn_lite.replay import ReplayBatch, ReplayBuffer, replay_q_learning
 from qlearn_lite.tabular import greedy_policy, success_probability
 
@@ -157,10 +160,14 @@ def test_batch_larger_than_capacity_keeps_the_last():
     assert buffer.position == reference.position
 
 
-@pytest.mark.parametrize("capacity", [0, -3, 2.5, True, "10"])
-def test_bad_capacity(capacity):
-    """A capacity that is not a positive int is a ValueError naming it."""
-    with pytest.raises(ValueError, match="capacity must be a positive int"):
+@pytest.mark.parametrize(
+    ("capacity", "error"),
+    [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError),
+     ("10", TypeError)],
+)  # fmt: skip
+def test_bad_capacity(capacity, error):
+    """A capacity that is not an int >= 1 is an error naming it."""
+    with pytest.raises(error, match="capacity must be an int >= 1"):
         ReplayBuffer(capacity, (4,))
 
 
@@ -169,7 +176,7 @@ def test_bad_batch_size(batch_size):
     """A batch size <= 0 is a ValueError naming it."""
     buffer = ReplayBuffer(10, (4,))
     fill(buffer, 5)
-    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
         buffer.sample(batch_size)
 
 
@@ -211,7 +218,7 @@ def test_sample_batches_shape_and_stream():
         assert torch.equal(a[0], b)
     with pytest.raises(ValueError, match="holds only 30"):
         first.sample_batches(31, 2)
-    with pytest.raises(ValueError, match="num_batches must be a positive int"):
+    with pytest.raises(ValueError, match="num_batches must be an int >= 1"):
         first.sample_batches(4, 0)
 
 
@@ -335,3 +342,101 @@ def test_buffer_with_discounts_returns_n_step_batches():
     with pytest.raises(ValueError, match="discounts=True"):
         buffer.add(np.zeros(1), 0, 1.0, np.ones(1), False)
     assert buffer.nbytes_per_transition == 2 * 4 + 8 + 4 + 1 + 4
+
+
+# ------------------------------------------------------------- hostile input
+def _filled(obs_dtype=np.float32) -> ReplayBuffer:
+    buffer = ReplayBuffer(10, (4,), obs_dtype=obs_dtype, seed=0)
+    fill(buffer, 3) if obs_dtype == np.float32 else None
+    return buffer
+
+
+ZEROS, ONES = np.zeros(4), np.ones(4)
+LAKE = gym.make("FrozenLake-v1")
+BATCH = np.zeros((2, 4))
+REPLAY = dict(alpha=0.1, gamma=0.9, epsilon=0.1, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "phrase"),
+    [
+        (lambda: ReplayBuffer(10, (4.7,)), TypeError, "obs_shape must be"),
+        (lambda: ReplayBuffer(10, "84"), TypeError, "obs_shape must be"),
+        (lambda: ReplayBuffer(10, (0,)), ValueError, "obs_shape must be"),
+        (lambda: ReplayBuffer(10, 4, obs_dtype="foo"), TypeError, "obs_dtype"),
+        (lambda: ReplayBuffer(10, 4, obs_dtype=object), TypeError, "obs_dtype"),
+        (lambda: ReplayBuffer(10, 4, seed=-1), ValueError, "seed"),
+        (lambda: ReplayBuffer(10**15, (84, 84)), ValueError,
+         "ReplayBuffer of 1000000000000000 transitions needs"),
+        (lambda: _filled().add(ZEROS, 1.7, 0.0, ONES, False), TypeError,
+         "action must be an int >= 0, got 1.7"),
+        (lambda: _filled().add(ZEROS, -1, 0.0, ONES, False), ValueError,
+         "action must be an int >= 0"),
+        (lambda: _filled().add(ZEROS, 1, math.nan, ONES, False), ValueError,
+         "reward must be finite"),
+        (lambda: _filled().add(ZEROS, 1, "1", ONES, False), TypeError,
+         "reward must be a number"),
+        (lambda: _filled().add(ZEROS, 1, 0.0, ONES, 2), TypeError,
+         "terminated must be a bool"),
+        (lambda: ReplayBuffer(5, (), np.int64).add(0, 1, 0.0, 1.5, False), ValueError,
+         "next_obs has values that this buffer's dtype int64 would change"),
+        (lambda: _filled(np.uint8).add(ZEROS - 1, 1, 0.0, ONES, False), ValueError,
+         "obs has values"),
+        (lambda: _filled().add(BATCH, np.array([0.5, 1.0]), [0, 0], BATCH,
+                               [False, False]), TypeError, "action must be ints"),
+        (lambda: _filled().add(BATCH, [0, -2], [0, 0], BATCH, [False, False]),
+         ValueError, "action must be ints >= 0"),
+        (lambda: _filled().add(BATCH, [0, 1], [0, np.inf], BATCH, [False, False]),
+         ValueError, "reward must be finite"),
+        (lambda: _filled().add(BATCH, [0, 1], [0, 0], BATCH, [0, 2]), TypeError,
+         "terminated must be bools"),
+        (lambda: _filled().sample(0), ValueError, "batch_size must be an int >= 1"),
+        (lambda: _filled().sample(2.0), TypeError, "batch_size"),
+        (lambda: _filled().sample(2, device="gpu"), ValueError, "device must be"),
+        (lambda: _filled().sample_batches(2, 0), ValueError, "num_batches"),
+        (lambda: _filled().sample_arrays(4), ValueError, "holds only 3"),
+        (lambda: replay_q_learning(LAKE, 2, **REPLAY, q_init=math.nan), ValueError,
+         "q_init"),
+        (lambda: replay_q_learning(LAKE, 2, **REPLAY | {"epsilon": lambda t: 5.0}),
+         ValueError, "epsilon \\(schedule at episode 0\\)"),
+        (lambda: replay_q_learning(LAKE, 2, **REPLAY | {"alpha": "0.1"}),
+         TypeError, "alpha"),
+        (lambda: replay_q_learning(LAKE, 2, **REPLAY, snapshot_every=0),
+         ValueError, "snapshot_every"),
+        (lambda: replay_q_learning(LAKE, 2, **REPLAY, seed=2**64), ValueError,
+         "seed"),
+        (lambda: replay_q_learning(LAKE, 2.0, **REPLAY), TypeError, "episodes"),
+    ],
+)  # fmt: skip
+def test_replay_rejects_hostile_input(call, error, phrase):
+    """Every public name raises its own error naming the bad argument."""
+    with pytest.raises(error, match=phrase):
+        call()
+
+
+def test_replay_accepts_legal_variants():
+    """numpy scalars, 0-d arrays, np.bool_ and integral floats into uint8 work."""
+    buffer = ReplayBuffer(np.int64(4), np.int64(2), seed=np.int64(0))
+    buffer.add(np.zeros(2), np.int64(1), np.float32(0.5), np.ones(2), np.bool_(True))
+    buffer.add(np.zeros(2), np.array(0), np.array(1.0), np.ones(2), 0)
+    assert buffer.actions[:2].tolist() == [1, 0]
+    assert buffer.rewards[:2].tolist() == [0.5, 1.0]
+    assert buffer.terminated[:2].tolist() == [True, False]
+    images = ReplayBuffer(2, (3,), obs_dtype=np.uint8)
+    images.add(np.full(3, 255.0), 0, 0.0, np.zeros(3), False)
+    assert images.obs[0].tolist() == [255, 255, 255]
+    result = replay_q_learning(
+        LAKE, np.int64(3), np.float32(0.5), np.float64(0.5), np.float32(0.5),
+        progress=False,
+    )  # fmt: skip
+    assert result.returns.shape == (3,)
+
+
+def test_replay_buffer_memory_is_checked_before_allocating(monkeypatch):
+    """Above the warning threshold a ResourceWarning; above free memory an error."""
+    monkeypatch.setattr(utils, "MEMORY_WARN_BYTES", 1000)
+    with pytest.warns(ResourceWarning, match="ReplayBuffer of 100 transitions"):
+        ReplayBuffer(100, (4,))
+    monkeypatch.setattr(utils, "available_memory", lambda device="cpu": 10_000)
+    with pytest.raises(ValueError, match="needs .* available"):
+        ReplayBuffer(1_000, (4,))

@@ -11,6 +11,7 @@ from gymnasium.wrappers import TimeLimit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from qlearn_lite import tabular
 from qlearn_lite.tabular import (
     discrete_sizes,
     epsilon_greedy,
@@ -493,3 +494,117 @@ def test_best_success_probability_on_frozenlake():
     assert best_success_probability(env, horizon=5) == 0.0  # the goal is 6 away
     with pytest.raises(ValueError, match="horizon"):
         best_success_probability(env, horizon=0)
+
+
+# ------------------------------------------------------------- hostile input
+LAKE = gym.make("FrozenLake-v1")
+RNG = np.random.default_rng(0)
+TRAIN = dict(episodes=2, alpha=0.1, gamma=0.9, epsilon=0.1, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "phrase"),
+    [
+        (lambda: tabular.discrete_sizes("lake"), TypeError, "Gymnasium env"),
+        (lambda: tabular.transition_table(gym.make("CartPole-v1")), TypeError, "Box"),
+        (lambda: tabular.terminal_states(None), TypeError, "Gymnasium env"),
+        (lambda: tabular.value_iteration(LAKE, 1.5), ValueError, "gamma"),
+        (lambda: tabular.transition_table(TableEnv({0: {0: [(1.0, 3, 0.0, True)]}})),
+         ValueError, r"next state outside \[0, 1\)"),
+        (lambda: tabular.transition_table(TableEnv(
+            {0: {0: [(1.5, 0, 0.0, True), (-0.5, 0, 0.0, True)]}})), ValueError,
+         "probability that is negative"),
+        (lambda: tabular.value_iteration(
+            TableEnv({0: {0: [(1.0, 0, math.nan, True)]}}), 0.9), ValueError,
+         "reward that is NaN"),
+        (lambda: tabular.value_iteration(LAKE, 0.9, tol=0), ValueError, "tol"),
+        (lambda: tabular.value_iteration(LAKE, 0.9, tol="1"), TypeError, "tol"),
+        (lambda: tabular.td_target(1.0, 0.0, False, math.nan), ValueError, "gamma"),
+        (lambda: tabular.td_target(1.0, 0.0, False, "0.9"), TypeError, "gamma"),
+        (lambda: tabular.q_update(0.0, 1.0, 5), ValueError, "alpha"),
+        (lambda: tabular.epsilon_greedy([0, 1], 5, RNG), ValueError, "epsilon"),
+        (lambda: tabular.epsilon_greedy([0, 1], math.nan, RNG), ValueError, "epsilon"),
+        (lambda: tabular.epsilon_greedy([], 0.1, RNG), ValueError, "q_values"),
+        (lambda: tabular.epsilon_greedy([["a"]], 0.1, RNG), ValueError, "q_values"),
+        (lambda: tabular.epsilon_greedy([0, 1], 0.1, 0), TypeError, "rng"),
+        (lambda: tabular.linear_schedule(1, math.nan, 10), ValueError, "end"),
+        (lambda: tabular.LinearSchedule(1.0, 0.0, 0), ValueError, "duration"),
+        (lambda: tabular.ExponentialSchedule(1.0, 0.0, 2.0), ValueError, "decay"),
+        (lambda: tabular.exponential_schedule(1, 0, 0), ValueError, "decay"),
+        (lambda: tabular.q_learning(LAKE, **TRAIN, q_init=math.nan), ValueError,
+         "q_init must be finite"),
+        (lambda: tabular.q_learning(LAKE, **TRAIN, q_init=math.inf), ValueError,
+         "q_init must be finite"),
+        (lambda: tabular.sarsa(LAKE, **TRAIN, q_init=np.full((16, 4), np.inf)),
+         ValueError, "non-finite"),
+        (lambda: tabular.q_learning(LAKE, **TRAIN, q_init="high"), TypeError,
+         "q_init"),
+        (lambda: tabular.q_learning(LAKE, **TRAIN, q_init=np.zeros(3)), ValueError,
+         r"got shape \(3,\)"),
+        (lambda: tabular.q_learning(LAKE, **TRAIN | {"epsilon": lambda t: 5.0}),
+         ValueError, "epsilon \\(schedule at episode 0\\)"),
+        (lambda: tabular.sarsa(LAKE, **TRAIN | {"epsilon": lambda t: math.nan}),
+         ValueError, "epsilon \\(schedule"),
+        (lambda: tabular.q_learning(LAKE, **TRAIN, seed=2**64), ValueError, "seed"),
+        (lambda: tabular.q_learning(LAKE, **TRAIN | {"alpha": 0}), ValueError,
+         "alpha"),
+        (lambda: tabular.greedy_policy(np.full((2, 2), np.nan)), ValueError, "NaN"),
+        (lambda: tabular.greedy_policy([["a", "b"]]), TypeError, "numbers"),
+        (lambda: tabular.greedy_policy(np.zeros(4)), ValueError, "2-D"),
+        (lambda: tabular.evaluate_policy(LAKE, np.full(16, 7), 1), ValueError,
+         r"actions in \[0, 4\), got 7"),
+        (lambda: tabular.evaluate_policy(LAKE, np.full(16, -1), 1), ValueError,
+         r"actions in \[0, 4\), got -1"),
+        (lambda: tabular.evaluate_policy(LAKE, lambda s: 7, 1), ValueError,
+         r"policy must return an int action in \[0, 4\), got 7"),
+        (lambda: tabular.evaluate_policy(LAKE, lambda s: 1.7, 1), ValueError,
+         "got 1.7"),
+        (lambda: tabular.evaluate_policy(LAKE, np.zeros(16, int), 1, seed=-1),
+         ValueError, "seed"),
+        (lambda: tabular.evaluate_policy(LAKE, np.zeros(16, int), 0), ValueError,
+         "episodes"),
+        (lambda: tabular.success_probability(LAKE, np.full(16, 7)), ValueError,
+         r"actions in \[0, 4\)"),
+        (lambda: tabular.q_learning(LAKE, **TRAIN | {"episodes": 10**15}),
+         ValueError, "the records of 1000000000000000 episodes needs"),
+        (lambda: tabular.success_probability(LAKE, np.zeros(16), 10), ValueError,
+         "int array"),
+    ],
+)  # fmt: skip
+def test_tabular_rejects_hostile_input(call, error, phrase):
+    """Every public name raises its own error naming the bad argument."""
+    with pytest.raises(error, match=phrase):
+        call()
+
+
+def test_tabular_learners_accept_numpy_scalars():
+    """np.int64 and np.float32 arguments train exactly like Python numbers."""
+    args = (LAKE, 20, 0.5, 0.875, 0.25)
+    expected = tabular.q_learning(*args, seed=3, progress=False).q
+    got = tabular.q_learning(
+        LAKE,
+        np.int64(20),
+        np.float32(0.5),
+        np.float64(0.875),
+        np.float32(0.25),
+        seed=np.int64(3),
+        q_init=np.float32(0.0),
+        progress=False,
+    ).q
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_success_probability_stops_at_its_fixed_point():
+    """A huge horizon does not loop: the exact chance stops changing."""
+    lake = gym.make("FrozenLake-v1", is_slippery=False)
+    _, q_star = tabular.value_iteration(lake, 0.9)
+    policy = tabular.greedy_policy(q_star)
+    assert tabular.success_probability(lake, policy, horizon=10**15) == 1.0
+    assert tabular.success_probability(lake, policy, horizon=5) == 0.0
+
+
+def test_evaluate_policy_caps_an_env_without_time_limit():
+    """A policy that never ends an unwrapped lake stops at 10_000 steps."""
+    # Action 0 (left) in the corner of the non-slippery lake: stuck forever.
+    lake = gym.make("FrozenLake-v1", is_slippery=False).unwrapped
+    assert tabular.evaluate_policy(lake, np.zeros(16, np.int64), 2) == (0.0, 0.0)

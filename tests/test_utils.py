@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import random
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -49,14 +51,21 @@ def test_quick_mode_rejects_unknown_value(monkeypatch):
         (100, 0, "quick=.*> 0, got 0"),
         (100, -1.0, "quick=.*> 0, got -1.0"),
         (10, 20, "must not exceed full"),
-        ("100", 1, "positive number, got '100'"),
-        (True, 1, "positive number, got True"),
+        (float("nan"), 1, "full=.*> 0, got nan"),
+        (float("inf"), 1, "full=.*> 0, got inf"),
     ],
 )
 def test_budget_rejects_bad_sizes(full, quick, message):
-    """Zero, negative, non-numeric or inverted budgets are clear ValueErrors."""
+    """Zero, negative, non-finite or inverted budgets are clear ValueErrors."""
     with pytest.raises(ValueError, match=message):
         utils.budget(full=full, quick=quick)
+
+
+@pytest.mark.parametrize("full", ["100", True, None])
+def test_budget_rejects_non_numbers(full):
+    """A budget that is not a number is a TypeError saying what it got."""
+    with pytest.raises(TypeError, match=f"positive number, got {full!r}"):
+        utils.budget(full=full, quick=1)
 
 
 def test_progress_starts_no_thread(monkeypatch):
@@ -109,10 +118,13 @@ def test_worker_rngs_give_different_streams():
     assert not np.array_equal(streams[1], streams[2])
 
 
-@pytest.mark.parametrize("n", [0, -1, 2.5, True])
-def test_child_seeds_rejects_bad_counts(n):
+@pytest.mark.parametrize(
+    ("n", "error"),
+    [(0, ValueError), (-1, ValueError), (2.5, TypeError), (True, TypeError)],
+)
+def test_child_seeds_rejects_bad_counts(n, error):
     """The number of workers must be a whole number >= 1."""
-    with pytest.raises(ValueError, match="int >= 1"):
+    with pytest.raises(error, match="int >= 1"):
         utils.child_seeds(0, n)
 
 
@@ -240,10 +252,14 @@ def test_get_device_cpu_and_auto():
     assert utils.get_device(" AUTO ").type == expected
 
 
-@pytest.mark.parametrize("name", ["gpu", "cuda:x", "tpu", "", 0])
-def test_get_device_unknown_names(name):
-    """Unknown device names are a ValueError listing the accepted ones."""
-    with pytest.raises(ValueError, match="'auto', 'cpu', 'cuda' or 'cuda:N'"):
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [("gpu", ValueError), ("cuda:x", ValueError), ("tpu", ValueError),
+     ("", ValueError), (0, TypeError)],
+)  # fmt: skip
+def test_get_device_unknown_names(name, error):
+    """Unknown device names are an error listing the accepted ones."""
+    with pytest.raises(error, match="'auto', 'cpu', 'cuda' or 'cuda:N'"):
         utils.get_device(name)
 
 
@@ -298,7 +314,7 @@ def test_make_env_unknown_id_suggests_close_match():
 
 def test_make_env_rejects_non_string_id():
     """The id must be a string."""
-    with pytest.raises(ValueError, match="registered id string"):
+    with pytest.raises(TypeError, match="registered id string"):
         utils.make_env(42)
 
 
@@ -320,3 +336,71 @@ def test_setup_prints_versions_device_and_mode(monkeypatch, capsys):
 def test_peak_memory_is_plausible():
     """Peak memory of this process is positive and below the machine's size."""
     assert 10 < utils.peak_memory_mb() < 24 * 1024
+
+
+# ------------------------------------------------------------- hostile input
+@pytest.mark.parametrize(
+    ("call", "error", "phrase"),
+    [
+        (lambda: utils.budget(full="100", quick=1), TypeError, "positive number"),
+        (lambda: utils.budget(full=math.inf, quick=1), ValueError, "> 0"),
+        (lambda: utils.check_int("n", 1.5), TypeError, "n must be an int >= 1"),
+        (lambda: utils.check_int("n", 0), ValueError, "n must be an int >= 1"),
+        (lambda: utils.check_number("x", math.nan, 0, 1), ValueError, "x must be in"),
+        (lambda: utils.check_number("x", "1", 0, 1), TypeError, "x must be a number"),
+        (lambda: utils.check_unit("eps", 5), ValueError, r"eps must be in \[0, 1\]"),
+        (lambda: utils.check_finite("lr", math.inf), ValueError, "lr must be finite"),
+        (lambda: utils.check_seed(2**64), ValueError, r"below 2\*\*64"),
+        (lambda: utils.check_seed(-1), ValueError, "non-negative int"),
+        (lambda: utils.check_seed(np.float64(1)), TypeError, "non-negative int"),
+        (lambda: utils.seed_everything(2**64), ValueError, r"below 2\*\*64"),
+        (lambda: utils.child_seeds(0, 0), ValueError, "child seeds"),
+        (lambda: utils.child_seeds(2**70, 2), ValueError, "seed must be"),
+        (lambda: utils.worker_rngs(0, "2"), TypeError, "child seeds"),
+        (lambda: utils.get_device(0), TypeError, "device must be"),
+        (lambda: utils.get_device("gpu"), ValueError, "device must be"),
+        (lambda: utils.make_env(42), TypeError, "registered id string"),
+        (lambda: utils.make_env("Nope-v0"), ValueError, "unknown environment id"),
+        (lambda: utils.make_env("CartPole-v1", seed=-1), ValueError, "seed must"),
+        (
+            lambda: utils.make_env("CartPole-v1", foo=1),
+            TypeError,
+            r"an argument in \['foo'\] is not one that CartPole-v1 takes",
+        ),
+        (lambda: utils.setup(seed=2**64), ValueError, r"below 2\*\*64"),
+        (lambda: utils.check_memory("a table", 2**80), ValueError, "a table needs"),
+        (lambda: utils.available_memory("gpu"), ValueError, "device must be"),
+        (lambda: utils.available_memory(0), TypeError, "device must be"),
+        (lambda: utils.has_time_limit("CartPole-v1"), TypeError, "Gymnasium env"),
+    ],
+)
+def test_utils_rejects_hostile_input(call, error, phrase):
+    """Every public helper raises its own error naming the bad argument."""
+    with pytest.raises(error, match=phrase):
+        call()
+
+
+def test_check_helpers_accept_numpy_scalars():
+    """np.int64 and np.float32 are as good as Python numbers, and come back as them."""
+    assert utils.check_int("n", np.int64(3)) == 3
+    assert type(utils.check_seed(np.uint64(2**64 - 1))) is int
+    assert utils.check_unit("eps", np.float32(0.5)) == 0.5
+    assert utils.child_seeds(np.int64(1), np.int64(2)) == utils.child_seeds(1, 2)
+
+
+def test_check_memory_warns_above_the_threshold_and_raises_above_available(
+    monkeypatch,
+):
+    """Above MEMORY_WARN_BYTES a ResourceWarning; above what is free an error."""
+    monkeypatch.setattr(utils, "MEMORY_WARN_BYTES", 1000)
+    with pytest.warns(ResourceWarning, match="2000 bytes|takes"):
+        assert utils.check_memory("a buffer", 2000) == 2000
+    monkeypatch.setattr(utils, "available_memory", lambda device="cpu": 500)
+    with pytest.raises(ValueError, match="a buffer needs .* only .* available"):
+        utils.check_memory("a buffer", 600)
+
+
+def test_has_time_limit_looks_at_the_wrappers():
+    """gym.make wraps CartPole in a TimeLimit; .unwrapped has none."""
+    env = gym.make("CartPole-v1")
+    assert utils.has_time_limit(env) and not utils.has_time_limit(env.unwrapped)

@@ -567,3 +567,127 @@ def test_tabular_on_cuda_without_host_syncs():
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert state.device.type == "cuda" and reward.device.type == "cuda"
+
+
+# ------------------------------------------------------------- hostile input
+def _cartpole(**kwargs) -> TorchCartPole:
+    env = TorchCartPole(3, "cpu", seed=0, **kwargs)
+    env.reset()
+    return env
+
+
+def _lake(**kwargs) -> TorchTabularEnv:
+    env = TorchTabularEnv.from_gymnasium(
+        gym.make("FrozenLake-v1"), 2, "cpu", seed=0, **kwargs
+    )
+    env.reset()
+    return env
+
+
+def _table(**changes) -> TorchTabularEnv:
+    tables = dict(
+        probs=np.ones((2, 1, 1)),
+        next_states=np.zeros((2, 1, 1), dtype=np.int64),
+        rewards=np.zeros((2, 1, 1)),
+        terminated=np.zeros((2, 1, 1), dtype=bool),
+        initial_probs=[0.5, 0.5],
+    )
+    return TorchTabularEnv(**(tables | changes), num_envs=1, device="cpu")
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "phrase"),
+    [
+        (lambda: TorchCartPole(0, "cpu"), ValueError, "num_envs must be an int"),
+        (lambda: TorchCartPole(2, "cpu", dtype="float64"), TypeError, "dtype"),
+        (lambda: TorchCartPole(2, "cpu", dtype=torch.int64), ValueError, "dtype"),
+        (lambda: TorchCartPole(2, "cpu", seed=2**64), ValueError, r"2\*\*64"),
+        (lambda: TorchCartPole(2, "cpu", max_episode_steps=0), ValueError,
+         "max_episode_steps"),
+        (lambda: TorchCartPole(2, "cpu", check_actions="yes"), TypeError,
+         "check_actions"),
+        (lambda: TorchCartPole(10**15, "cpu"), ValueError,
+         "TorchCartPole with 1000000000000000 carts needs"),
+        (lambda: _cartpole().step(torch.tensor([0, 1, 2])), ValueError,
+         r"actions must be in \[0, 2\), got 2"),
+        (lambda: _cartpole().step(torch.tensor([-1, 1, 0])), ValueError,
+         r"actions must be in \[0, 2\), got -1"),
+        (lambda: _cartpole(check_actions=True).step(torch.tensor([0, 5, 0])),
+         ValueError, r"actions must be in \[0, 2\), got 5"),
+        (lambda: _cartpole().step(np.array([0.0, 1.0, 0.0])), TypeError,
+         "integers"),
+        (lambda: _cartpole().step(torch.tensor([True, False, True])), TypeError,
+         "integer tensor"),
+        (lambda: _cartpole().step(torch.tensor([0, 1])), ValueError, r"shape \(3,\)"),
+        (lambda: _cartpole().set_state(np.full((3, 4), np.nan)), ValueError,
+         "state must be finite"),
+        (lambda: _cartpole().set_state(np.zeros((3, 4)), elapsed_steps=-1),
+         ValueError, "elapsed_steps"),
+        (lambda: _cartpole().set_state(np.zeros((3, 4)), elapsed_steps=500),
+         ValueError, r"elapsed_steps must be .* in \[0, 500\)"),
+        (lambda: _cartpole().set_state(np.zeros((3, 4)), elapsed_steps=1.5),
+         TypeError, "elapsed_steps"),
+        (lambda: _cartpole().set_state([["a"] * 4] * 3), TypeError, "state must"),
+        (lambda: _lake().step(torch.tensor([4, 0])), ValueError,
+         r"actions must be in \[0, 4\), got 4"),
+        (lambda: _lake().step(torch.tensor([0, -1])), ValueError,
+         r"actions must be in \[0, 4\), got -1"),
+        (lambda: _lake().set_state(99), ValueError, r"state must be .*\[0, 16\)"),
+        (lambda: _lake().set_state(-1), ValueError, "state must be"),
+        (lambda: _lake().set_state(1.5), TypeError, "state must be"),
+        (lambda: _lake().set_state([1, 2, 3]), ValueError, "got shape"),
+        (lambda: _lake(check_actions=1), TypeError, "check_actions"),
+        (lambda: TorchTabularEnv.from_gymnasium(gym.make("FrozenLake-v1"), 0),
+         ValueError, "num_envs"),
+        (lambda: TorchTabularEnv.from_gymnasium(
+            gym.make("FrozenLake-v1"), 1, max_episode_steps="long"), TypeError,
+         "max_episode_steps"),
+        (lambda: _table(initial_probs=[1.5, -0.5]), ValueError,
+         r"initial_probs must be a distribution .* got \[1.5, -0.5\]"),
+        (lambda: _table(initial_probs=[np.nan, 1.0]), ValueError, "initial_probs"),
+        (lambda: _table(next_states=np.full((2, 1, 1), 0.5)), ValueError,
+         "next_states must be integers"),
+        (lambda: _table(rewards=np.full((2, 1, 1), np.inf)), ValueError,
+         "rewards must be finite"),
+        (lambda: _table(terminated=np.full((2, 1, 1), 2)), ValueError,
+         "terminated must hold bools"),
+        (lambda: _table(probs=np.full((2, 1, 1), "a")), TypeError,
+         "probs must hold numbers"),
+        (lambda: _table(probs=np.full((2, 1, 1), np.nan)), ValueError, "probs"),
+        (lambda: _table(name=3), TypeError, "name"),
+    ],
+)  # fmt: skip
+def test_vec_envs_reject_hostile_input(call, error, phrase):
+    """Every public name raises its own error naming the bad argument."""
+    with pytest.raises(error, match=phrase):
+        call()
+
+
+def test_batched_envs_accept_legal_action_dtypes():
+    """uint8 and int32 actions and NumPy lists step like int64 ones."""
+    reference = _lake()
+    expected = reference.step(torch.tensor([1, 2]))[0]
+    for actions in (torch.tensor([1, 2], dtype=torch.uint8), np.array([1, 2])):
+        env = _lake()
+        assert torch.equal(env.step(actions)[0], expected)
+    carts = _cartpole()
+    obs = carts.step(torch.tensor([1, 0, 1], dtype=torch.int32))[0]
+    assert obs.shape == (3, 4) and torch.isfinite(obs).all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_check_actions_on_cuda_rejects_out_of_range_actions():
+    """With check_actions=True a GPU env checks its actions too (one sync)."""
+    carts = TorchCartPole(3, "cuda", seed=0, check_actions=True)
+    carts.reset()
+    with pytest.raises(ValueError, match=r"actions must be in \[0, 2\), got 2"):
+        carts.step(torch.tensor([0, 1, 2], device=carts.device))
+    lake = TorchTabularEnv.from_gymnasium(
+        gym.make("FrozenLake-v1"), 2, "cuda", seed=0, check_actions=True
+    )
+    lake.reset()
+    assert not TorchTabularEnv.from_gymnasium(
+        gym.make("FrozenLake-v1"), 2, "cuda"
+    ).check_actions  # the default on a GPU: no per-step sync
+    with pytest.raises(ValueError, match=r"actions must be in \[0, 4\), got 4"):
+        lake.step(torch.tensor([4, 0], device=lake.device))

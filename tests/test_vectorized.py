@@ -504,3 +504,80 @@ def test_vectorized_learners_run_on_cuda():
     assert result.device.startswith("cuda")
     dqn = vectorized_dqn(SMALL.replace(device="cuda"), progress=False)
     assert next(dqn.q_net.parameters()).device.type == "cuda"
+
+
+# ------------------------------------------------------------- hostile input
+Q4 = torch.zeros(4, 2)
+STATES = torch.tensor([0, 3])
+GEN = torch.Generator().manual_seed(0)
+VQ = dict(num_envs=4, steps=3, alpha=0.1, gamma=0.9, epsilon=0.1, progress=False)
+LAKE = gym.make("FrozenLake-v1")
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "phrase"),
+    [
+        (lambda: batched_epsilon_greedy(Q4, 5, GEN), ValueError, "epsilon"),
+        (lambda: batched_epsilon_greedy(Q4, float("nan"), GEN), ValueError,
+         "epsilon"),
+        (lambda: batched_epsilon_greedy(torch.zeros(4), 0.1, GEN), ValueError,
+         r"q_values must be a float tensor \[rows, n_actions\]"),
+        (lambda: batched_epsilon_greedy(torch.zeros(4, 2, dtype=torch.long), 0.1,
+                                        GEN), TypeError, "q_values must be a float"),
+        (lambda: batched_epsilon_greedy([[0.0, 1.0]], 0.1, GEN), TypeError,
+         "q_values must be a float tensor"),
+        (lambda: batched_epsilon_greedy(Q4, 0.1, 0), TypeError, "generator"),
+        (lambda: table_epsilon_greedy(Q4, torch.tensor([0, 4]), 0.1, GEN),
+         ValueError, r"states must be in \[0, 4\), got 4"),
+        (lambda: table_epsilon_greedy(Q4, torch.tensor([-1, 0]), 0.1, GEN),
+         ValueError, r"states must be in \[0, 4\), got -1"),
+        (lambda: table_epsilon_greedy(Q4, torch.tensor([0.0]), 0.1, GEN),
+         TypeError, "states must be an int64 tensor"),
+        (lambda: table_epsilon_greedy(Q4, STATES, 1.5, GEN), ValueError, "epsilon"),
+        (lambda: batched_q_update(Q4, STATES, torch.tensor([0, 1]),
+                                  torch.ones(2), 5), ValueError, "alpha"),
+        (lambda: batched_q_update(Q4, STATES, torch.tensor([0, 1]),
+                                  torch.ones(2), float("nan")), ValueError, "alpha"),
+        (lambda: batched_q_update(Q4, STATES, torch.tensor([0, 2]),
+                                  torch.ones(2), 0.5), ValueError,
+         r"actions must be in \[0, 2\), got 2"),
+        (lambda: batched_q_update(Q4, STATES, torch.tensor([0]), torch.ones(2),
+                                  0.5), ValueError, r"actions must have shape \[2\]"),
+        (lambda: batched_q_update(Q4, STATES, torch.tensor([0, 1]), torch.ones(3),
+                                  0.5), ValueError, "targets must have shape"),
+        (lambda: batched_q_update(Q4, STATES, torch.tensor([0, 1]),
+                                  torch.tensor([1, 1]), 0.5), TypeError,
+         "targets must be a float tensor"),
+        (lambda: vectorized_q_learning(LAKE, **VQ | {"epsilon": lambda t: 5.0}),
+         ValueError, r"epsilon \(schedule at step 0\)"),
+        (lambda: vectorized_q_learning(
+            LAKE, **VQ | {"epsilon": lambda t: float("nan")}), ValueError,
+         "epsilon"),
+        (lambda: vectorized_q_learning(LAKE, **VQ, q_init=float("nan")),
+         ValueError, "q_init must be finite"),
+        (lambda: vectorized_q_learning(LAKE, **VQ, q_init=np.full((16, 4), np.inf)),
+         ValueError, "non-finite"),
+        (lambda: vectorized_q_learning(LAKE, **VQ, q_init="x"), TypeError,
+         "q_init"),
+        (lambda: vectorized_q_learning(LAKE, **VQ, seed=2**64), ValueError, "seed"),
+        (lambda: vectorized_q_learning(LAKE, **VQ | {"progress": "yes"}),
+         TypeError, "progress"),
+        (lambda: vectorized_q_learning(LAKE, **VQ | {"gamma": 1.5}), ValueError,
+         "gamma"),
+    ],
+)  # fmt: skip
+def test_vectorized_tabular_rejects_hostile_input(call, error, phrase):
+    """Every public tabular name raises its own error naming the bad argument."""
+    with pytest.raises(error, match=phrase):
+        call()
+
+
+def test_vectorized_q_learning_accepts_numpy_scalars():
+    """np.int64 and np.float32 arguments train exactly like Python numbers."""
+    args = dict(device="cpu", progress=False, seed=2)
+    expected = vectorized_q_learning(LAKE, 4, 5, 0.5, 0.875, 0.25, **args).q
+    got = vectorized_q_learning(
+        LAKE, np.int64(4), np.int64(5), np.float32(0.5), np.float64(0.875),
+        np.float32(0.25), q_init=np.float32(0.0), **args,
+    ).q  # fmt: skip
+    np.testing.assert_array_equal(got, expected)

@@ -6,6 +6,7 @@ import base64
 
 import gymnasium as gym
 import matplotlib
+import numpy as np
 import pytest
 
 matplotlib.use("Agg")
@@ -76,14 +77,65 @@ def test_displayed_explorer_stores_its_picture_as_a_png_output(monkeypatch):
         def update(self, obj):
             updates.append(obj)
 
-    def display(obj, display_id=None):
+    def display(obj, display_id=None, raw=False):
         shown.append(obj)
         return Handle() if display_id else None
 
     monkeypatch.setattr(IPython.display, "display", display)
     shown_explorer = explorer("FrozenLake-v1", interactive=True, episodes=100)
     shown_explorer._ipython_display_()
-    assert shown[0] is shown_explorer.box
+    assert WIDGET_VIEW in shown[0] and "image/png" not in shown[0]
+    assert shown[0]["text/plain"].startswith("Q-learning: alpha 0.1")
     assert type(shown[1]).__name__ == "Image" and shown[1].data == shown_explorer.png
     shown_explorer.controls["alpha"].value = 0.5
     assert updates and updates[-1].data == shown_explorer.png != shown[1].data
+
+
+# ------------------------------------------------------------- hostile input
+@pytest.mark.parametrize(
+    ("call", "error", "phrase"),
+    [
+        (lambda: ExplorerSettings(alpha=0), ValueError, r"alpha must be in \(0"),
+        (lambda: ExplorerSettings(alpha="0.1"), TypeError, "alpha must be a number"),
+        (lambda: ExplorerSettings(gamma=float("nan")), ValueError, "gamma"),
+        (lambda: ExplorerSettings(eps_end=5), ValueError, "eps_end"),
+        (lambda: ExplorerSettings(episodes=0), ValueError, "episodes"),
+        (lambda: ExplorerSettings(episodes=1e3), TypeError, "episodes"),
+        (lambda: ExplorerSettings(seed=-1), ValueError, "seed"),
+        (lambda: ExplorerSettings(schedule="cosine"), ValueError, "schedule"),
+        (lambda: ExplorerSettings(algorithm="TD"), ValueError, "algorithm"),
+        (lambda: explorer("Nope-v0", interactive=False), ValueError,
+         "unknown environment id"),
+        (lambda: explorer(interactive="yes"), TypeError, "interactive"),
+        (lambda: explorer(interactive=False, speed=1), TypeError,
+         "'speed' is not a setting"),
+        (lambda: explorer("CartPole-v1", interactive=False), TypeError,
+         "Discrete observation space"),
+        (lambda: train_and_score(gym.make("FrozenLake-v1"), {"alpha": 0.1}),
+         TypeError, "ExplorerSettings"),
+    ],
+)  # fmt: skip
+def test_widgets_reject_hostile_input(call, error, phrase):
+    """Every public name raises its own error naming the bad argument."""
+    with pytest.raises(error, match=phrase):
+        call()
+
+
+def test_update_beyond_a_slider_moves_the_slider_or_rejects():
+    """update(seed=150) widens the 0-99 seed slider; a bad value trains nothing."""
+    shown = explorer("FrozenLake-v1", interactive=True, episodes=100)
+    shown.update(seed=150)
+    assert shown.settings.seed == 150 and shown.controls["seed"].value == 150
+    before = shown.settings
+    with pytest.raises(ValueError, match="alpha"):
+        shown.update(alpha=1.5)
+    with pytest.raises(TypeError, match="'sed' is not a setting"):
+        shown.update(sed=1)
+    assert shown.settings == before
+
+
+def test_explorer_settings_accept_numpy_scalars():
+    """numpy scalars become the Python numbers the sliders show."""
+    settings = ExplorerSettings(alpha=np.float32(0.5), episodes=np.int64(200))
+    assert type(settings.alpha) is float and settings.alpha == 0.5
+    assert type(settings.episodes) is int and settings.episodes == 200
