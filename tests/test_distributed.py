@@ -404,11 +404,17 @@ import json
 from ray.cluster_utils import Cluster
 from qlearn_lite.distributed import connect, sharded_q_learning, shutdown
 
-cluster = Cluster(
-    initialize_head=True,
-    head_node_args={"num_cpus": 1, "object_store_memory": 80 * 2**20},
-)
-cluster.add_node(num_cpus=1, object_store_memory=80 * 2**20)
+try:
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "object_store_memory": 80 * 2**20},
+    )
+    cluster.add_node(num_cpus=1, object_store_memory=80 * 2**20)
+except Exception as error:  # Ray's start-up deadline on a busy machine
+    if "timed out during startup" not in str(error):
+        raise
+    print(json.dumps({"skip": str(error)}))
+    raise SystemExit(0)
 try:
     info = connect(cluster.address, verbose=False)
     result = sharded_q_learning(
@@ -434,6 +440,8 @@ def test_two_node_cluster_places_workers_on_both_nodes():
     import json
 
     report = json.loads(run_python(TWO_NODES).splitlines()[-1])
+    if "skip" in report:
+        pytest.skip(f"the two-node cluster did not start: {report['skip']}")
     assert report["nodes"] == 2 and report["cpus"] == 2
     assert not report["started_here"]
     placement = report["placement"]
