@@ -325,7 +325,8 @@ def _start_local(ray: Any, attempts: int, **init_kwargs: Any) -> None:
                 load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
                 raise RuntimeError(
                     f"Ray could not start a local instance ({attempts} attempt(s)): "
-                    f"{type(error).__name__}: {error}. Load average {load:.1f} on "
+                    f"{type(error).__name__}: {str(error).rstrip('.')}. Load average "
+                    f"{load:.1f} on "
                     f"{os.cpu_count()} cores: on a busy machine Ray's agents can "
                     "miss their start-up deadline; try again when it is quieter, "
                     "or join a running cluster with connect(address)."
