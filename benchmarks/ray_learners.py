@@ -19,6 +19,11 @@ a table this small).
 
     python benchmarks/ray_learners.py           # full: a few minutes on 2 cores
     python benchmarks/ray_learners.py --quick   # smoke run
+    python benchmarks/ray_learners.py --no-ray  # the in-process rows only
+
+The in-process rows run the synchronous rounds in this process: the same
+arithmetic as Ray's sync mode (the tests check that the tables are identical),
+so they measure the cost of staleness in updates even where Ray cannot start.
 """
 
 from __future__ import annotations
@@ -117,8 +122,31 @@ def sharded_rows(seeds: list[int], sweeps: int, n_records: int, ray_ok: bool) ->
         walls.append(result.wall_seconds)
     wall = np.median(walls)
     print(f"{'serial (1 block)':<24}{str(serial):<36}{'1.00':>8}{wall:>9.2f}")
+    # The synchronous rounds in this process: the same arithmetic as Ray's
+    # sync mode (tests/test_distributed.py checks the tables are identical).
+    for refresh_every in (1, 4, 16):
+        reached, walls = [], []
+        for seed in seeds:
+            result = distributed.serial_sharded_q_learning(
+                n_shards=4,
+                n_workers=2,
+                refresh_every=refresh_every,
+                total_updates=sweeps * SWEEP,
+                seed=seed,
+                n_records=n_records,
+                **COMMON,
+            )
+            reached.append(updates_to_threshold(result))
+            walls.append(result.wall_seconds)
+        label = f"in-process, refresh {refresh_every}"
+        print_row(label, reached, serial, walls, refresh_every)
+    footnote = (
+        f"ratio: median over seeds of (updates / serial updates, same seed); "
+        f"goal <= {GOAL} for refresh_every <= 4. None: not reached."
+    )
     if not ray_ok:
-        print("the Ray rows are skipped: Ray did not start (see above)")
+        print("the Ray rows are skipped (--no-ray, or Ray did not start: see above)")
+        print(footnote)
         return
     for mode, refresh_every in CONFIGS:
         reached, walls = [], []
@@ -135,30 +163,37 @@ def sharded_rows(seeds: list[int], sweeps: int, n_records: int, ray_ok: bool) ->
             )
             reached.append(updates_to_threshold(result))
             walls.append(result.wall_seconds)
-        ratios = [
-            r / s for r, s in zip(reached, serial, strict=True) if r is not None and s
-        ]
-        complete = len(ratios) == len(seeds)
-        ratio = statistics.median(ratios) if complete else float("nan")
-        verdict = "  meets" if ratio <= GOAL else "  MISSES"
-        print(
-            f"{f'ray {mode}, refresh {refresh_every}':<24}{str(reached):<36}"
-            f"{ratio:>8.2f}{np.median(walls):>9.2f}{verdict}"
-        )
+        label = f"ray {mode}, refresh {refresh_every}"
+        print_row(label, reached, serial, walls, refresh_every)
+    print(footnote)
+
+
+def print_row(
+    label: str,
+    reached: list[int | None],
+    serial: list[int | None],
+    walls: list[float],
+    refresh_every: int,
+) -> None:
+    """One row: updates to the threshold per seed, the median ratio to serial."""
+    ratios = [r / s for r, s in zip(reached, serial, strict=True) if r and s]
+    ratio = statistics.median(ratios) if len(ratios) == len(reached) else float("nan")
+    verdict = ("  meets" if ratio <= GOAL else "  MISSES") if refresh_every <= 4 else ""
     print(
-        f"ratio: median over seeds of (updates on Ray / serial updates, same "
-        f"seed); goal <= {GOAL} for refresh_every <= 4. None: not reached."
+        f"{label:<24}{str(reached):<36}{ratio:>8.2f}{np.median(walls):>9.2f}{verdict}"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run")
+    parser.add_argument("--no-ray", action="store_true", help="in-process rows only")
     args = parser.parse_args()
     print(machine_line())
+    ray_ok = not args.no_ray
     try:
-        ray_costs()
-        ray_ok = True
+        if ray_ok:
+            ray_costs()
     except (RuntimeError, ConnectionError) as error:
         print(f"Ray could not start here: {error}")
         ray_ok = False
