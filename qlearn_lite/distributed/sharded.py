@@ -23,19 +23,21 @@ step size of sweep ``t`` is ``alpha / t ** alpha_decay``, a polynomial rate
 
 Two modes drive the workers:
 
-* ``"sync"``: every call does ``refresh_every`` rounds; all workers start a
-  call together after all have finished the previous one (a barrier). With
-  the same seed it gives exactly the table of :func:`serial_sharded_q_learning`,
-  which runs the same arithmetic in this process.
+* ``"sync"``: every ``refresh_every`` rounds, two barriers: all workers pull
+  the other blocks, and only then do all of them sweep and push, so no
+  worker reads rows pushed in the same round. With the same seed it gives
+  exactly the table of :func:`serial_sharded_q_learning`, which runs the same
+  arithmetic in this process.
 * ``"async"``: each worker runs at its own pace. The driver keeps one call in
   flight per worker and waits with ``ray.wait`` for whichever finishes
   first, as in Ray's parameter-server example; reads see whatever the other
   workers have pushed so far.
 
 A Ray call costs about 1 ms, so a worker does ``refresh_every`` whole sweeps
-per call (one pull of the other blocks, then one push of its own rows), never
-one call per update. The serial baseline is the same sampled sweeps on one
-block: :func:`serial_sharded_q_learning` with ``n_shards=1``.
+per call (with one pull of the other blocks before and one push of its own
+rows after), never one call per update. The serial baseline is the same
+sampled sweeps on one block: :func:`serial_sharded_q_learning` with
+``n_shards=1``.
 """
 
 from __future__ import annotations
@@ -656,8 +658,8 @@ def sharded_q_learning(
             instance with :func:`qlearn_lite.distributed.connect`; an address
             joins that cluster.
         mode: ``"async"`` (``ray.wait``, workers at their own pace) or
-            ``"sync"`` (a barrier after every call; the same table as
-            :func:`serial_sharded_q_learning`).
+            ``"sync"`` (all pull, then all work, each a barrier; the same
+            table as :func:`serial_sharded_q_learning`).
         alpha_decay: exponent of the step size's decay, in [0, 1].
         env_kwargs: keyword arguments of ``gym.make`` (with an env id).
         n_records: about how many times ``max |Q - Q*|`` is recorded.
