@@ -124,7 +124,6 @@ CHAPTERS: tuple[Chapter, ...] = (
         "distributed",
         "parallel",
         "10_distributed_q_learning_ray.ipynb",
-        planned=True,
     ),
     Chapter(
         11,
