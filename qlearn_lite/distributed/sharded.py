@@ -632,7 +632,7 @@ def sharded_q_learning(
     alpha_decay: float = 0.6,
     env_kwargs: dict[str, Any] | None = None,
     n_records: int = 50,
-    startup_timeout: float = 60.0,
+    startup_timeout: float = 300.0,
 ) -> ParallelResult:
     """Tabular Q-learning on a Ray parameter server, the table sharded by state.
 
@@ -663,7 +663,8 @@ def sharded_q_learning(
         alpha_decay: exponent of the step size's decay, in [0, 1].
         env_kwargs: keyword arguments of ``gym.make`` (with an env id).
         n_records: about how many times ``max |Q - Q*|`` is recorded.
-        startup_timeout: seconds to wait for the actors to be placed.
+        startup_timeout: seconds to wait for the actors to be placed and
+            started (each is a new Python process that imports qlearn_lite).
 
     Returns a :class:`~qlearn_lite.parallel.ParallelResult` with
     ``executor="ray"``, ``design="sharded"``, ``q`` the table,
@@ -720,8 +721,10 @@ def sharded_q_learning(
             raise RuntimeError(
                 f"Ray could not place {n_shards} shard and {n_workers} worker "
                 f"actors within {startup_timeout:g} s on a cluster with "
-                f"{connection.cpus:g} CPUs on {connection.nodes} node(s); use "
-                "fewer workers or a larger cluster"
+                f"{connection.cpus:g} CPUs on {connection.nodes} node(s): too "
+                "few CPUs for the workers, or a machine too busy to start their "
+                "processes; use fewer workers, a larger cluster, or a larger "
+                "startup_timeout"
             ) from None
         startup = time.perf_counter() - started
         run = _run_sync if mode == "sync" else _run_async
