@@ -9,14 +9,16 @@ STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: help install lab test lint format unit nbtest notebooks benchmarks headers clean
+.PHONY: help install lab test lint format unit nbtest notebooks benchmarks gpu-check headers student clean
 
 help:
 	@echo "make lab         create .venv if needed, install, open JupyterLab on notebooks/"
 	@echo "make test        same install, then lint, unit tests and every notebook (quick mode)"
 	@echo "make notebooks   run every notebook in full mode and store its outputs in place"
 	@echo "make benchmarks  run the speed benchmarks in benchmarks/ and print their ratios"
+	@echo "make gpu-check   on a CUDA GPU: its tests and figures, in benchmarks/results/gpu_check.json"
 	@echo "make headers     rewrite every notebook's badges and first cell from tools/course_header.py"
+	@echo "make student     write the student edition (no solutions) to student/"
 	@echo "make clean       remove .venv and caches"
 
 $(BIN)/python:
@@ -64,8 +66,18 @@ benchmarks: install
 	$(PIP) install --quiet -c constraints.txt -e ".[dev,bench]"
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
+# On a machine with a CUDA GPU: the CUDA tests and the vectorised figures in
+# under 5 minutes (exits with a message, status 2, where there is no GPU).
+gpu-check: install
+	$(BIN)/python benchmarks/gpu_check.py
+
 headers: install
 	$(BIN)/python tools/course_header.py --write
+
+# The student edition: solutions left out, exercise outputs cleared, badges
+# that open student/ (see docs/teaching.md).
+student: install
+	$(BIN)/python tools/make_student.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -107,7 +107,6 @@ CHAPTERS: tuple[Chapter, ...] = (
         "parallel",
         "parallel",
         "08_async_q_learning_processes.ipynb",
-        planned=True,
     ),
     Chapter(
         9,
@@ -132,7 +131,6 @@ CHAPTERS: tuple[Chapter, ...] = (
         "scaling",
         "parallel",
         "11_scaling_lab.ipynb",
-        planned=True,
     ),
 )
 

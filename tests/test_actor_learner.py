@@ -1,0 +1,245 @@
+"""Tests of qlearn_lite.actor_learner: n-step transitions, the run, control, inputs."""
+
+from __future__ import annotations
+
+import faulthandler
+import gc
+import math
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from multiprocessing import synchronize
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import psutil
+import pytest
+import torch
+
+from qlearn_lite.actor_learner import ActorLearnerConfig, actor_learner_dqn
+from qlearn_lite.envs import costly_env_fn
+from qlearn_lite.parallel import WorkerError
+
+SHM = Path("/dev/shm")
+# Small runs: a few hundred env steps, a few dozen updates.
+SMALL = ActorLearnerConfig(
+    total_steps=600,
+    learning_starts=200,
+    buffer_size=2_000,
+    eval_every=0,
+    n_actors=2,
+    timeout=60.0,
+)
+
+
+@pytest.fixture
+def hang_guard():
+    """Kill the test run (with every thread's stack) if a call hangs 3 minutes."""
+    faulthandler.dump_traceback_later(180, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
+
+
+def _shm_entries() -> set[str]:
+    return set(os.listdir(SHM)) if SHM.is_dir() else set()
+
+
+def _new_shm_segments(before: set[str]) -> set[str]:
+    """torch's tensor segments in /dev/shm that were not there before and are
+    still there 2 s later. (/dev/shm is machine-wide, so other programs'
+    semaphores come and go there; ours are checked by _live_semlocks.)"""
+    new = {name for name in _shm_entries() - before if name.startswith("torch_")}
+    if new:
+        time.sleep(2.0)
+        new &= _shm_entries()
+    return new
+
+
+def _live_semlocks() -> set[int]:
+    """ids of this process's live multiprocessing semaphores (locks, events,
+    queues, values). A spawn-context semaphore is a named segment in /dev/shm
+    until its object is collected: none may outlive a call."""
+    gc.collect()
+    # type(), not isinstance: isinstance reads __class__, which some lazy
+    # module objects (torch.distributed) answer with a deprecation warning.
+    objects = gc.get_objects()
+    return {id(o) for o in objects if issubclass(type(o), synchronize.SemLock)}
+
+
+def _no_children_left() -> list[str]:
+    """Command lines of this process's children still alive after 5 s, except
+    multiprocessing's resource tracker (one per parent, for its whole life)."""
+    children = [
+        child
+        for child in psutil.Process().children(recursive=True)
+        if "resource_tracker" not in " ".join(child.cmdline())
+    ]
+    _, alive = psutil.wait_procs(children, timeout=5)
+    return [" ".join(child.cmdline()) for child in alive]
+
+
+# ------------------------------------------------------------ env factories
+class _FailingEnv(gym.Wrapper):
+    """CartPole that raises on its 50th step."""
+
+    def __init__(self) -> None:
+        super().__init__(gym.make("CartPole-v1"))
+        self.count = 0
+
+    def step(self, action):
+        self.count += 1
+        if self.count == 50:
+            raise RuntimeError("boom in the actor's env")
+        return self.env.step(action)
+
+
+def failing_cartpole() -> gym.Env:
+    """A module-level (so picklable) factory of :class:`_FailingEnv`."""
+    return _FailingEnv()
+
+
+# ------------------------------------------------------------------ the run
+def test_two_actor_processes_train_and_leave_nothing_behind(hang_guard):
+    """2 actor processes x a few hundred steps: counts add up, no child, no segment."""
+    shm_before, semlocks_before = _shm_entries(), _live_semlocks()
+    result = actor_learner_dqn("CartPole-v1", SMALL, progress=False)
+    assert result.executor == "processes" and result.design == "actor-learner"
+    assert len(result.worker_steps) == 2 and min(result.worker_steps) > 0
+    # The learner stops once it has received total_steps env steps, and keeps
+    # the replay ratio exactly for what it received.
+    assert result.global_steps >= SMALL.total_steps
+    assert result.global_steps <= sum(result.worker_steps)
+    expected = math.floor(
+        SMALL.replay_ratio * (result.global_steps - SMALL.learning_starts)
+    )
+    assert result.updates == expected
+    assert result.final_epsilons == pytest.approx([0.4, 0.4**8])
+    assert result.lags.shape == (result.updates * SMALL.batch_size,)
+    assert result.lags.min() >= 0 and result.lags.max() <= result.updates
+    assert result.staleness["max"] == result.lags.max()
+    assert result.extra["arrival_lags"].min() >= 0
+    assert isinstance(result.q, torch.nn.Module)
+    assert _no_children_left() == []
+    assert multiprocessing.active_children() == []
+    assert _new_shm_segments(shm_before) == set()
+    assert _live_semlocks() - semlocks_before == set()
+
+
+def test_threads_run_the_same_algorithm(hang_guard):
+    """executor="threads": the same counts and ratio, in this process."""
+    config = SMALL.replace(envs_per_actor=2)
+    result = actor_learner_dqn("CartPole-v1", config, "threads", progress=False)
+    assert result.executor == "threads"
+    assert result.updates == math.floor(
+        config.replay_ratio * (result.global_steps - config.learning_starts)
+    )
+    # Two envs per actor: every actor's count is a multiple of 2.
+    assert all(steps % 2 == 0 and steps > 0 for steps in result.worker_steps)
+
+
+def test_costly_env_factory_runs_in_processes(hang_guard):
+    """costly_env_fn's partial is built inside spawned actors."""
+    config = SMALL.replace(n_actors=1, total_steps=300, learning_starts=100)
+    env = costly_env_fn("CartPole-v1", cpu_ms=0.2)
+    result = actor_learner_dqn(env, config, progress=False)
+    assert result.global_steps >= 300
+
+
+def test_a_raising_actor_gives_worker_error_with_its_traceback(hang_guard):
+    """An exception in an actor process reaches the caller as WorkerError."""
+    config = SMALL.replace(total_steps=5_000)
+    with pytest.raises(WorkerError) as caught:
+        actor_learner_dqn(failing_cartpole, config, progress=False)
+    assert "boom in the actor's env" in caught.value.traceback_text
+    assert "step" in caught.value.traceback_text  # the child's frames
+    assert caught.value.worker_id in (0, 1)
+    assert _no_children_left() == []
+
+
+def test_synchronous_mode_is_bit_reproducible(hang_guard):
+    """One lock-stepped actor: the same seed gives the same weights, bit for bit,
+    in a process and in a thread; another seed does not."""
+    config = SMALL.replace(n_actors=1, synchronous=True, eval_every=300)
+    in_process = actor_learner_dqn("CartPole-v1", config, progress=False)
+    in_thread = actor_learner_dqn("CartPole-v1", config, "threads", progress=False)
+    other_seed = actor_learner_dqn(
+        "CartPole-v1", config.replace(seed=1), "threads", progress=False
+    )
+    weights = [
+        torch.cat([p.detach().reshape(-1) for p in result.q.parameters()])
+        for result in (in_process, in_thread, other_seed)
+    ]
+    assert in_process.updates == in_thread.updates > 0
+    assert torch.equal(weights[0], weights[1])
+    assert not torch.equal(weights[0], weights[2])
+    np.testing.assert_array_equal(in_process.lags, in_thread.lags)
+    assert in_process.extra["eval_returns"] == in_thread.extra["eval_returns"]
+    assert in_process.worker_returns == in_thread.worker_returns
+    assert in_process.worker_steps == in_thread.worker_steps
+
+
+def test_ctrl_c_leaves_no_children(hang_guard):
+    """SIGINT from a timer mid-run: KeyboardInterrupt, and no child after 5 s."""
+    shm_before, semlocks_before = _shm_entries(), _live_semlocks()
+    config = SMALL.replace(total_steps=10_000_000)
+    timer = threading.Timer(4.0, signal.raise_signal, (signal.SIGINT,))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            actor_learner_dqn("CartPole-v1", config, progress=False)
+    finally:
+        timer.cancel()
+    assert _no_children_left() == []
+    assert _new_shm_segments(shm_before) == set()
+    assert _live_semlocks() - semlocks_before == set()
+    assert [t.name for t in threading.enumerate() if t.name == "learner"] == []
+
+
+# --------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    ("changes", "error", "words"),
+    [
+        ({"n_actors": 0}, ValueError, "n_actors must be an int >= 1, got 0"),
+        ({"queue_size": 0}, ValueError, "queue_size must be an int >= 1, got 0"),
+        ({"replay_ratio": 0.0}, ValueError, r"replay_ratio must be in \(0"),
+        ({"replay_ratio": -1}, ValueError, r"replay_ratio must be in \(0"),
+        ({"chunk_size": 8}, ValueError, "chunk_size must be an int >= 64, got 8"),
+        ({"n_actors": 2.0}, TypeError, "n_actors must be an int"),
+        ({"gamma": 1.5}, ValueError, "gamma must be in"),
+        ({"synchronous": True}, ValueError, "needs n_actors=1, got n_actors=2"),
+    ],
+)
+def test_bad_config_values_are_rejected(changes, error, words):
+    """The config names the field, what was expected and what was given."""
+    with pytest.raises(error, match=words):
+        ActorLearnerConfig(**changes)
+
+
+def test_an_env_without_discrete_actions_is_rejected():
+    """Pendulum's Box actions: a TypeError saying a Discrete space is needed."""
+    with pytest.raises(TypeError, match="Discrete action space"):
+        actor_learner_dqn("Pendulum-v1", SMALL, progress=False)
+
+
+def test_unpicklable_env_functions_are_rejected_for_processes():
+    """A lambda or a notebook (__main__) function: TypeError, move it to a module."""
+    with pytest.raises(TypeError, match="move it to a module"):
+        actor_learner_dqn(lambda: gym.make("CartPole-v1"), SMALL, progress=False)
+
+    def notebook_function():
+        return gym.make("CartPole-v1")
+
+    notebook_function.__module__ = "__main__"
+    with pytest.raises(TypeError, match="move it to a module"):
+        actor_learner_dqn(notebook_function, SMALL, progress=False)
+
+
+def test_bad_executor_and_config_types():
+    """The executor is one of two names; the config is an ActorLearnerConfig."""
+    with pytest.raises(ValueError, match="'processes' or 'threads', got 'ray'"):
+        actor_learner_dqn("CartPole-v1", SMALL, executor="ray")
+    with pytest.raises(TypeError, match="ActorLearnerConfig, got dict"):
+        actor_learner_dqn("CartPole-v1", {"n_actors": 2})
