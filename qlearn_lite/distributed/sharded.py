@@ -46,12 +46,19 @@ import importlib
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from qlearn_lite.distributed.blocks import (
+    BlockLearner,
+    Plan,
+    QShard,
+    ShardWorker,
+    TransitionSampler,
+    pull_other_blocks,
+)
 from qlearn_lite.parallel import (
     ParallelResult,
     WorkerError,
@@ -59,7 +66,6 @@ from qlearn_lite.parallel import (
     worker_contexts,
 )
 from qlearn_lite.tabular import (
-    TransitionTable,
     discrete_sizes,
     greedy_policy,
     transition_table,
@@ -101,146 +107,6 @@ def shard_bounds(n_states: int, n_shards: int) -> np.ndarray:
 def worker_shards(n_shards: int, n_workers: int) -> list[list[int]]:
     """The shards each worker owns: shard ``k`` belongs to worker ``k % n_workers``."""
     return [list(range(w, n_shards, n_workers)) for w in range(n_workers)]
-
-
-@dataclass(frozen=True)
-class TransitionSampler:
-    """Draws ``(s', r, terminated)`` for given ``(s, a)`` from a transition table.
-
-    Entries are those of :class:`qlearn_lite.tabular.TransitionTable`, grouped
-    by ``(s, a)``; ``first`` and ``count`` say where each group lies. Plain
-    arrays: one ``ray.put`` sends it to every worker.
-    """
-
-    n_states: int
-    n_actions: int
-    first: np.ndarray
-    """int64 [n_states * n_actions]: index of the first entry of ``(s, a)``."""
-    count: np.ndarray
-    """int64 [n_states * n_actions]: number of outcomes of ``(s, a)``."""
-    cumulative: np.ndarray
-    """float64 [n_entries]: cumulative probability within each group."""
-    next_state: np.ndarray
-    """int64 [n_entries]."""
-    reward: np.ndarray
-    """float64 [n_entries]."""
-    terminated: np.ndarray
-    """bool [n_entries]."""
-
-    @classmethod
-    def from_table(cls, table: TransitionTable) -> TransitionSampler:
-        """The sampler of a :class:`~qlearn_lite.tabular.TransitionTable`."""
-        pairs = table.n_states * table.n_actions
-        state_action = table.state * table.n_actions + table.action
-        count = np.bincount(state_action, minlength=pairs).astype(np.int64)
-        first = np.cumsum(count) - count
-        cumulative = table.prob.copy()
-        for k in range(1, int(count.max())):  # running sum within each group
-            has_k = np.flatnonzero(count > k)
-            cumulative[first[has_k] + k] += cumulative[first[has_k] + k - 1]
-        return cls(
-            table.n_states,
-            table.n_actions,
-            first,
-            count,
-            cumulative,
-            table.next_state,
-            table.reward,
-            table.terminated,
-        )
-
-    def sample(self, state_actions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """int64 [n]: one entry per ``s * n_actions + a``, drawn with its
-        probability (one ``rng.random(n)`` call)."""
-        draws = rng.random(len(state_actions))
-        first, count = self.first[state_actions], self.count[state_actions]
-        offset = np.zeros(len(state_actions), dtype=np.int64)
-        for k in range(int(self.count.max()) - 1):
-            # Past entry k when the draw exceeds its cumulative probability;
-            # never past the last entry (rounding can leave its sum below 1).
-            offset += (k < count - 1) & (
-                self.cumulative[first + np.minimum(k, count - 1)] < draws
-            )
-        return first + offset
-
-
-class BlockLearner:
-    """One worker's Q-learning on its block of states, reading a local copy.
-
-    The same class runs inside a Ray worker actor and in
-    :func:`serial_sharded_q_learning`; the actor is a thin shell around it.
-
-    Args:
-        states: int64 [m]: the states this worker owns (its shards' states).
-        sampler: the env's :class:`TransitionSampler`.
-        q_init: float64 [n_states, n_actions]: the starting table (copied).
-        alpha, alpha_decay, gamma: step size ``alpha / t ** alpha_decay`` at
-            sweep ``t`` (1, 2, ...) and discount.
-        seed: this worker's seed (its ``WorkerContext.agent_seed``).
-    """
-
-    def __init__(
-        self,
-        states: np.ndarray,
-        sampler: TransitionSampler,
-        q_init: np.ndarray,
-        alpha: float,
-        alpha_decay: float,
-        gamma: float,
-        seed: int,
-    ) -> None:
-        self.states = np.asarray(states, dtype=np.int64)
-        self.sampler = sampler
-        self.q = np.array(q_init, dtype=np.float64)  # the local copy of all rows
-        self.alpha, self.alpha_decay, self.gamma = alpha, alpha_decay, gamma
-        self.rng = np.random.default_rng(seed)
-        n_actions = sampler.n_actions
-        self.state_actions = (
-            self.states[:, None] * n_actions + np.arange(n_actions)
-        ).ravel()
-        self.sweeps = 0
-        self.known_versions: dict[int, int] = {}  # shard -> version of our copy
-
-    @property
-    def updates_per_sweep(self) -> int:
-        """State-action pairs of the block: updates in one sweep."""
-        return len(self.state_actions)
-
-    def sweep(self) -> None:
-        """One sampled Q-learning update of every ``(s, a)`` of the block.
-
-        Targets read the local copy: this block's rows as of the previous
-        sweep, the other blocks' rows as of the last refresh.
-        """
-        self.sweeps += 1
-        step = self.alpha / self.sweeps**self.alpha_decay
-        sampler, q = self.sampler, self.q
-        entries = sampler.sample(self.state_actions, self.rng)
-        next_value = q[sampler.next_state[entries]].max(axis=1)
-        targets = sampler.reward[entries] + self.gamma * np.where(
-            sampler.terminated[entries], 0.0, next_value
-        )
-        flat = q.reshape(-1)  # a view: writes go to self.q
-        current = flat[self.state_actions]
-        flat[self.state_actions] = current + step * (targets - current)
-
-    def rows(self, lo: int, hi: int) -> np.ndarray:
-        """A copy of the local rows ``lo:hi`` (a shard's block)."""
-        return self.q[lo:hi].copy()
-
-    def refresh(
-        self, shard: int, lo: int, hi: int, rows: np.ndarray, version: int
-    ) -> int:
-        """Replace the local copy of shard ``shard``'s rows ``lo:hi``.
-
-        ``version`` is the number of sweeps the owner had done when it pushed
-        ``rows``. Returns the lag: how many sweeps the replaced copy was
-        behind (0 when the shard had not changed).
-        """
-        lag = version - self.known_versions.get(shard, 0)
-        self.known_versions[shard] = version
-        self.q[lo:hi] = rows
-        return lag
 
 
 # =========================================================== checks, setup
@@ -285,45 +151,6 @@ def _make_env(env_id_or_fn: EnvSpec, env_kwargs: dict[str, Any] | None) -> gym.E
     return env_id_or_fn()
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """Everything both executors need, checked once."""
-
-    sampler: TransitionSampler
-    q_star: np.ndarray
-    bounds: np.ndarray
-    owned: list[list[int]]
-    seeds: list[int]
-    sweeps: int
-    refresh_every: int
-    alpha: float
-    alpha_decay: float
-    gamma: float
-    record_every: int
-
-    def worker_states(self, worker: int) -> np.ndarray:
-        return np.concatenate(
-            [np.arange(self.bounds[k], self.bounds[k + 1]) for k in self.owned[worker]]
-        )
-
-    def learner(self, worker: int) -> BlockLearner:
-        q_init = np.zeros_like(self.q_star)
-        return BlockLearner(
-            self.worker_states(worker),
-            self.sampler,
-            q_init,
-            self.alpha,
-            self.alpha_decay,
-            self.gamma,
-            self.seeds[worker],
-        )
-
-    def calls(self) -> list[int]:
-        """Rounds per call: ``refresh_every`` each, the last one what is left."""
-        full, rest = divmod(self.sweeps, self.refresh_every)
-        return [self.refresh_every] * full + ([rest] if rest else [])
-
-
 def _plan(
     env_id_or_fn: EnvSpec,
     n_shards: int,
@@ -336,7 +163,7 @@ def _plan(
     alpha_decay: float,
     env_kwargs: dict[str, Any] | None,
     n_records: int,
-) -> _Plan:
+) -> Plan:
     n_shards = check_int("n_shards", n_shards)
     n_workers = check_int("n_workers", n_workers)
     refresh_every = check_int("refresh_every", refresh_every)
@@ -361,7 +188,7 @@ def _plan(
         env.close()
     sweeps = math.ceil(total_updates / (n_states * n_actions))
     contexts = worker_contexts(seed, n_workers, final_epsilons=None)
-    return _Plan(
+    return Plan(
         sampler=TransitionSampler.from_table(table),
         q_star=q_star,
         bounds=bounds,
@@ -394,7 +221,7 @@ class _Recorder:
 
 
 def _result(
-    plan: _Plan,
+    plan: Plan,
     q: np.ndarray,
     recorder: _Recorder,
     worker_updates: list[int],
@@ -485,7 +312,7 @@ def serial_sharded_q_learning(
     done = 0
     for rounds in plan.calls():
         for w, learner in enumerate(learners):
-            _pull(
+            pull_other_blocks(
                 learner,
                 w,
                 plan,
@@ -517,105 +344,6 @@ def serial_sharded_q_learning(
     )
 
 
-def _pull(
-    learner: BlockLearner,
-    worker: int,
-    plan: _Plan,
-    read: Callable[[list[int]], list[tuple[np.ndarray, int]]],
-    lags: list[int],
-) -> None:
-    """Refresh ``learner``'s copy of every block it does not own; record lags."""
-    others = [k for k in range(len(plan.bounds) - 1) if k not in plan.owned[worker]]
-    for k, (rows, version) in zip(others, read(others), strict=True):
-        lag = learner.refresh(k, plan.bounds[k], plan.bounds[k + 1], rows, version)
-        lags.append(lag)
-
-
-# ============================================================ Ray actors
-class QShard:
-    """A shard (Ray actor): the rows of one block of states and their version.
-
-    Only the block's owner writes, so a write is a plain assignment; the
-    version is the owner's sweep count at that write.
-    """
-
-    def __init__(self, rows: np.ndarray) -> None:
-        self.rows = np.array(rows, dtype=np.float64)
-        self.version = 0
-
-    def read(self) -> tuple[np.ndarray, int]:
-        """The current rows and their version."""
-        return self.rows, self.version
-
-    def write(self, rows: np.ndarray, version: int) -> None:
-        """Store the owner's rows as of its sweep ``version``."""
-        self.rows, self.version = rows, version
-
-    def node_id(self) -> str:
-        """The id of the node this actor runs on."""
-        import ray
-
-        return ray.get_runtime_context().get_node_id()
-
-
-class ShardWorker:
-    """A worker (Ray actor): a :class:`BlockLearner` plus the shards' handles."""
-
-    def __init__(
-        self,
-        worker: int,
-        plan: _Plan,
-        shards: list[Any],
-    ) -> None:
-        self.worker, self.plan, self.shards = worker, plan, shards
-        self.learner = plan.learner(worker)
-
-    def pull(self) -> list[int]:
-        """Refresh the copy of every other block from its shard (one
-        ``ray.get`` over them all); returns the lags of this refresh."""
-        import ray
-
-        lags: list[int] = []
-        _pull(
-            self.learner,
-            self.worker,
-            self.plan,
-            lambda ks: ray.get([self.shards[k].read.remote() for k in ks]),
-            lags,
-        )
-        return lags
-
-    def work(self, rounds: int) -> int:
-        """Sweep the own block ``rounds`` times, then push its rows to its
-        shards; returns the sweeps done so far."""
-        import ray
-
-        plan, learner = self.plan, self.learner
-        for _ in range(rounds):
-            learner.sweep()
-        bounds = plan.bounds
-        ray.get(
-            [
-                self.shards[k].write.remote(
-                    learner.rows(bounds[k], bounds[k + 1]), learner.sweeps
-                )
-                for k in plan.owned[self.worker]
-            ]
-        )
-        return learner.sweeps
-
-    def run(self, rounds: int) -> dict[str, Any]:
-        """One asynchronous call: :meth:`pull`, then :meth:`work`."""
-        lags = self.pull()
-        return {"sweeps": self.work(rounds), "lags": lags}
-
-    def node_id(self) -> str:
-        """The id of the node this actor runs on."""
-        import ray
-
-        return ray.get_runtime_context().get_node_id()
-
-
 # ==================================================================== driver
 def sharded_q_learning(
     env_id_or_fn: EnvSpec = "FrozenLake-v1",
@@ -632,7 +360,7 @@ def sharded_q_learning(
     alpha_decay: float = 0.6,
     env_kwargs: dict[str, Any] | None = None,
     n_records: int = 50,
-    startup_timeout: float = 60.0,
+    startup_timeout: float = 300.0,
 ) -> ParallelResult:
     """Tabular Q-learning on a Ray parameter server, the table sharded by state.
 
@@ -663,7 +391,8 @@ def sharded_q_learning(
         alpha_decay: exponent of the step size's decay, in [0, 1].
         env_kwargs: keyword arguments of ``gym.make`` (with an env id).
         n_records: about how many times ``max |Q - Q*|`` is recorded.
-        startup_timeout: seconds to wait for the actors to be placed.
+        startup_timeout: seconds to wait for the actors to be placed and
+            started (each is a new Python process that imports qlearn_lite).
 
     Returns a :class:`~qlearn_lite.parallel.ParallelResult` with
     ``executor="ray"``, ``design="sharded"``, ``q`` the table,
@@ -720,8 +449,10 @@ def sharded_q_learning(
             raise RuntimeError(
                 f"Ray could not place {n_shards} shard and {n_workers} worker "
                 f"actors within {startup_timeout:g} s on a cluster with "
-                f"{connection.cpus:g} CPUs on {connection.nodes} node(s); use "
-                "fewer workers or a larger cluster"
+                f"{connection.cpus:g} CPUs on {connection.nodes} node(s): too "
+                "few CPUs for the workers, or a machine too busy to start their "
+                "processes; use fewer workers, a larger cluster, or a larger "
+                "startup_timeout"
             ) from None
         startup = time.perf_counter() - started
         run = _run_sync if mode == "sync" else _run_async
@@ -789,7 +520,7 @@ def _get_all(ray: Any, refs: list[Any]) -> list[Any]:
 
 
 def _run_sync(
-    ray: Any, plan: _Plan, workers: list[Any], shards: list[Any], recorder: _Recorder
+    ray: Any, plan: Plan, workers: list[Any], shards: list[Any], recorder: _Recorder
 ) -> tuple[list[int], list[int], int]:
     """Two barriers per round: every worker pulls, then every worker works.
 
@@ -813,7 +544,7 @@ def _run_sync(
 
 
 def _run_async(
-    ray: Any, plan: _Plan, workers: list[Any], shards: list[Any], recorder: _Recorder
+    ray: Any, plan: Plan, workers: list[Any], shards: list[Any], recorder: _Recorder
 ) -> tuple[list[int], list[int], int]:
     """One call in flight per worker; whichever finishes gets the next one.
 
