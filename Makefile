@@ -9,13 +9,14 @@ STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: help install lab test lint format unit nbtest notebooks benchmarks headers student clean
+.PHONY: help install lab test lint format unit nbtest notebooks benchmarks gpu-check headers student clean
 
 help:
 	@echo "make lab         create .venv if needed, install, open JupyterLab on notebooks/"
 	@echo "make test        same install, then lint, unit tests and every notebook (quick mode)"
 	@echo "make notebooks   run every notebook in full mode and store its outputs in place"
 	@echo "make benchmarks  run the speed benchmarks in benchmarks/ and print their ratios"
+	@echo "make gpu-check   on a CUDA GPU: its tests and figures, in benchmarks/results/gpu_check.json"
 	@echo "make headers     rewrite every notebook's badges and first cell from tools/course_header.py"
 	@echo "make student     write the student edition (no solutions) to student/"
 	@echo "make clean       remove .venv and caches"
@@ -26,7 +27,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e ".[dev]"
+	$(PIP) install --quiet -c constraints.txt -e ".[dev,ray]"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -64,6 +65,11 @@ notebooks: install
 benchmarks: install
 	$(PIP) install --quiet -c constraints.txt -e ".[dev,bench]"
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+# On a machine with a CUDA GPU: the CUDA tests and the vectorised figures in
+# under 5 minutes (exits with a message, status 2, where there is no GPU).
+gpu-check: install
+	$(BIN)/python benchmarks/gpu_check.py
 
 headers: install
 	$(BIN)/python tools/course_header.py --write

@@ -107,7 +107,6 @@ CHAPTERS: tuple[Chapter, ...] = (
         "parallel",
         "parallel",
         "08_async_q_learning_processes.ipynb",
-        planned=True,
     ),
     Chapter(
         9,
@@ -124,7 +123,6 @@ CHAPTERS: tuple[Chapter, ...] = (
         "distributed",
         "parallel",
         "10_distributed_q_learning_ray.ipynb",
-        planned=True,
     ),
     Chapter(
         11,
@@ -133,7 +131,6 @@ CHAPTERS: tuple[Chapter, ...] = (
         "scaling",
         "parallel",
         "11_scaling_lab.ipynb",
-        planned=True,
     ),
 )
 

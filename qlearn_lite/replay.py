@@ -636,3 +636,6 @@ def replay_q_learning(
     return TabularResult.from_run(
         Q, returns, lengths, epsilons, ended, snapshots, snapshot_episodes
     )
+
+
+from qlearn_lite.prioritized import PrioritizedReplayBuffer  # noqa: E402, F401

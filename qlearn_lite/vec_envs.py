@@ -69,6 +69,10 @@ __all__ = [
 AUTORESET_MODE = gym.vector.AutoresetMode.SAME_STEP
 """The Gymnasium vector auto-reset mode both envs follow."""
 
+SMALL_BATCH = 65_536
+"""Up to this many carts, :class:`TorchCartPole` steps on one torch thread by
+default (``torch_threads="auto"``): see :class:`_TorchThreads`."""
+
 
 # ------------------------------------------------------------ input checks
 def _check_max_steps(max_episode_steps: Any) -> int | None:
@@ -137,14 +141,16 @@ def _as_actions(
     num_envs: int,
     device: torch.device,
     n_actions: int,
-    check_values: bool,
+    check_range: bool = False,
 ) -> torch.Tensor:
-    """Actions as an int32/int64 tensor ``[num_envs]`` on ``device``.
+    """Actions as an integer tensor ``[num_envs]`` on ``device``.
 
-    Checks shape, dtype and device always (no tensor value is read), and the
-    values ``0 <= action < n_actions`` when ``check_values``: on the CPU that
-    is one reduction of a NumPy view (no copy), elsewhere a read back to the
-    host, which is why the envs do it on CUDA only when asked to.
+    Shape, dtype and device are always checked here. The values (each in
+    ``[0, n_actions)``) are checked only with ``check_range=True``
+    (:func:`_check_action_range`): on a GPU reading them back would stall
+    the loop for a host sync. The envs' steps check them for free on the
+    CPU instead, where their first gather of the actions raises on an
+    index out of range (the envs turn that into a clear ValueError).
     """
     if not isinstance(action, torch.Tensor):
         array = np.asarray(action)
@@ -159,7 +165,7 @@ def _as_actions(
     if (
         action.dtype.is_floating_point
         or action.dtype.is_complex
-        or action.dtype == torch.bool
+        or (action.dtype == torch.bool)
     ):
         raise TypeError(f"actions must be an integer tensor, got {action.dtype}")
     if action.device != device:
@@ -168,18 +174,56 @@ def _as_actions(
             "them on the env's device (env.device) to avoid a copy per step"
         )
     if action.dtype not in (torch.int64, torch.int32):
-        action = action.long()  # index_select takes int32 and int64 only
-    if check_values:
-        if action.device.type == "cpu":
-            # Viewed as unsigned, a negative action is huge: one max suffices.
-            unsigned = np.uint64 if action.dtype == torch.int64 else np.uint32
-            bad = int(action.numpy().view(unsigned).max()) >= n_actions
-        else:  # reads one bool back to the host: a sync
-            bad = bool(((action < 0) | (action >= n_actions)).any())
-        if bad:
-            wrong = action[(action < 0) | (action >= n_actions)][0]
-            raise ValueError(f"actions must be in [0, {n_actions}), got {int(wrong)}")
+        action = action.long()  # index_select takes these two
+    if check_range:
+        _check_action_range(action, n_actions)
     return action
+
+
+def _check_action_range(action: torch.Tensor, n_actions: int) -> None:
+    """Raise a clear ValueError unless every action is in ``[0, n_actions)``
+    (one ``aminmax``, read back to the host: a sync on a GPU)."""
+    if action.numel() == 0:
+        return
+    low, high = torch.aminmax(action)
+    if int(low) < 0 or int(high) >= n_actions:
+        raise ValueError(
+            f"actions must be in [0, {n_actions}), got values from {int(low)} "
+            f"to {int(high)}"
+        )
+
+
+class _TorchThreads:
+    """Run torch on ``n`` intra-op threads inside a ``with`` block, then restore.
+
+    torch's CPU thread pool splits an operation across threads once it is
+    large enough, and for ``sin`` and ``cos`` that starts at a few thousand
+    elements. A step of a few thousand carts is a few dozen operations of a
+    few microseconds each: splitting them gains nothing, and on a machine
+    whose other cores are busy the threads wait for each other and a step
+    can take 10-100x longer (``benchmarks/vec_envs.py`` shows the stall).
+    ``n=None`` leaves torch's setting alone. The setting is restored on exit
+    only if it was changed, so with ``torch.set_num_threads(1)`` this costs
+    one ``get_num_threads`` call.
+    """
+
+    __slots__ = ("n", "previous")
+
+    def __init__(self, n: int | None) -> None:
+        self.n = n
+        self.previous: int | None = None
+
+    def __enter__(self) -> None:
+        if self.n is not None:
+            current = torch.get_num_threads()
+            if current != self.n:
+                self.previous = current
+                torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            torch.set_num_threads(self.previous)
+            self.previous = None
 
 
 # ================================================================ CartPole
@@ -277,10 +321,33 @@ class TorchCartPole:
         seed: int = 0,
         dtype: torch.dtype = torch.float64,
         max_episode_steps: int = 500,
-        check_actions: bool | None = None,
+        torch_threads: int | None | str = "auto",
+        check_actions: bool = False,
     ) -> None:
         self.num_envs = check_int("num_envs", num_envs)
         self.device = get_device(device)
+        if torch_threads == "auto":
+            torch_threads = (
+                1
+                if self.device.type == "cpu" and self.num_envs <= SMALL_BATCH
+                else None
+            )
+        elif torch_threads is not None:
+            torch_threads = check_int("torch_threads", torch_threads)
+        self.torch_threads = torch_threads
+        """Intra-op threads torch uses inside :meth:`step` (None: the caller's)."""
+        self._threads = _TorchThreads(torch_threads)
+        if not isinstance(check_actions, bool):
+            raise TypeError(
+                f"check_actions must be True or False, got {check_actions!r}"
+            )
+        self.check_actions = bool(check_actions)
+        """Check that actions are 0 or 1 before each step with one ``aminmax``
+        (a host sync per step on a GPU: a debugging aid). Without it the CPU
+        still checks, for free: the step's gather of the force per action
+        fails on an action out of range, and that becomes a clear ValueError.
+        On a GPU, unchecked, an action out of range trips a device-side assert
+        in that gather, which leaves the CUDA context unusable."""
         if not isinstance(dtype, torch.dtype):
             raise TypeError(
                 f"dtype must be torch.float64 or torch.float32, got {dtype!r}"
@@ -294,9 +361,6 @@ class TorchCartPole:
         if self.max_episode_steps is None:
             raise ValueError("TorchCartPole needs a time limit, got None (use 500)")
         self.seed = check_seed(seed)
-        check_actions = _check_actions_flag(check_actions)
-        self.check_actions = bool(check_actions)
-        """Whether :meth:`step` checks explicitly that every action is 0 or 1."""
         # The state and about a dozen temporaries of one number per cart in
         # step (cos, sin, accelerations, observations, flags, start states).
         itemsize = torch.finfo(dtype).bits // 8
@@ -327,11 +391,24 @@ class TorchCartPole:
         self._thresholds = constant(
             [[self.x_threshold], [self.theta_threshold_radians]]
         )
-        self._thresholds = constant(
-            [[self.x_threshold], [self.theta_threshold_radians]]
-        )
         self.state = torch.zeros(4, self.num_envs, dtype=dtype, device=self.device)
-        """``dtype [4, num_envs]``: rows ``x, x_dot, theta, theta_dot``."""
+        """``dtype [4, num_envs]``: rows ``x, x_dot, theta, theta_dot``, updated
+        in place by every step, reset and set_state (clone it to keep it)."""
+        # Views of the state and of preallocated scratch rows, made once: a
+        # step then writes into them (``out=``, in place) instead of
+        # allocating a dozen temporaries.
+        self._rows = self.state.unbind(0)  # x, x_dot, theta, theta_dot
+        self._positions = self.state[0::2]  # x, theta
+        self._velocities = self.state[1::2]  # x_dot, theta_dot
+        work = torch.empty(6, self.num_envs, dtype=dtype, device=self.device)
+        # cos, sin, [xacc, thetaacc] side by side (so that one add_ updates
+        # both velocities), the denominator, and [|x|, |theta|].
+        self._work = work.unbind(0)
+        self._accelerations, self._magnitudes = work[2:4], work[4:6]
+        self._flags = torch.empty(
+            2, self.num_envs, dtype=torch.bool, device=self.device
+        )
+        self._flag_rows = self._flags.unbind(0)
         self.elapsed_steps = torch.zeros(
             self.num_envs, dtype=torch.int64, device=self.device
         )
@@ -358,7 +435,7 @@ class TorchCartPole:
         if seed is not None:
             self.seed = check_seed(seed)
             self.generator.manual_seed(self.seed)
-        self.state = self._start_states(self.num_envs)
+        self.state.copy_(self._start_states(self.num_envs))
         self.elapsed_steps = torch.zeros_like(self.elapsed_steps)
         self._needs_reset = False
         return self.state.T.to(torch.float32, copy=True), {}
@@ -383,7 +460,7 @@ class TorchCartPole:
             raise ValueError("state must be finite, got nan or inf")
         steps = _check_elapsed(elapsed_steps, self.num_envs, self.max_episode_steps)
         steps = steps.to(self.device)
-        self.state = state.T.clone(memory_format=torch.contiguous_format)
+        self.state.copy_(state.T)
         self.elapsed_steps = steps.expand(self.num_envs).clone()
         self._needs_reset = False
         return self.state.T.to(torch.float32, copy=True)
@@ -409,12 +486,28 @@ class TorchCartPole:
         """
         if self._needs_reset:
             raise RuntimeError("call reset() before step()")
-        action = _as_actions(action, self.num_envs, self.device, 2, self.check_actions)
+        action = _as_actions(
+            action, self.num_envs, self.device, self.n_actions, self.check_actions
+        )
+        with self._threads:
+            try:
+                return self._step(action)
+            except (IndexError, RuntimeError) as error:
+                if "index" not in str(error) or self.device.type != "cpu":
+                    raise
+                # The first gather met an action outside [0, 2): say so.
+                _check_action_range(action, self.n_actions)
+                raise
+
+    def _step(
+        self, action: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
         state = self.state  # updated in place below
-        x, x_dot, theta, theta_dot = state.unbind(0)  # views of its rows
+        x, x_dot, theta, theta_dot = self._rows  # views of its rows
+        costheta, sintheta, xacc, thetaacc, denominator, _ = self._work  # scratch
         M = self.total_mass
-        costheta = torch.cos(theta)
-        sintheta = torch.sin(theta)
+        torch.cos(theta, out=costheta)
+        torch.sin(theta, out=sintheta)
 
         # Gymnasium's equations (https://coneural.org/florian/papers/05_cart_pole.pdf)
         #   temp     = (force + polemass_length * theta_dot^2 * sin) / total_mass
@@ -422,33 +515,30 @@ class TorchCartPole:
         #              / (length * (4/3 - masspole * cos^2 / total_mass))
         #   xacc     = temp - polemass_length * thetaacc * cos / total_mass
         # with the constant factors folded; addcmul(a, b, c, value=v) = a + v*b*c.
-        # force = force_mag if action == 1 else -force_mag, divided by total_mass:
-        try:
-            force_over_mass = self._force_over_mass.index_select(0, action)
-        except IndexError:  # on the CPU: an action outside {0, 1}
-            _as_actions(action, self.num_envs, self.device, 2, check_values=True)
-            raise
-        temp = torch.addcmul(
-            force_over_mass, torch.square(theta_dot), sintheta,
-            value=self.polemass_length / M,
+        # force = force_mag if action == 1 else -force_mag, divided by total_mass;
+        # temp is built in the xacc row, which it becomes at the end.
+        temp = torch.index_select(self._force_over_mass, 0, action, out=xacc)
+        theta_dot_squared = torch.mul(theta_dot, theta_dot, out=thetaacc)
+        temp.addcmul_(theta_dot_squared, sintheta, value=self.polemass_length / M)
+        torch.mul(sintheta, self.gravity, out=thetaacc)
+        thetaacc.addcmul_(costheta, temp, value=-1)
+        torch.addcmul(
+            self._four_thirds_length, costheta, costheta,
+            value=-self.length * self.masspole / M, out=denominator,
         )  # fmt: skip
-        thetaacc = torch.addcmul(self.gravity * sintheta, costheta, temp, value=-1) / (
-            torch.addcmul(
-                self._four_thirds_length, costheta, costheta,
-                value=-self.length * self.masspole / M,
-            )
-        )  # fmt: skip
-        xacc = torch.addcmul(temp, thetaacc, costheta, value=-self.polemass_length / M)
+        thetaacc.div_(denominator)
+        temp.addcmul_(thetaacc, costheta, value=-self.polemass_length / M)  # xacc
 
         # Euler integration (Gymnasium's default kinematics_integrator), in place:
         # first x += tau * x_dot and theta += tau * theta_dot (rows 0 and 2, with
-        # the old velocities, rows 1 and 3), then the velocities.
-        state[0::2].add_(state[1::2], alpha=self.tau)
-        x_dot.add_(xacc, alpha=self.tau)
-        theta_dot.add_(thetaacc, alpha=self.tau)
+        # the old velocities, rows 1 and 3), then both velocities at once.
+        self._positions.add_(self._velocities, alpha=self.tau)
+        self._velocities.add_(self._accelerations, alpha=self.tau)
 
         # |x| > 2.4 or |theta| > 12 degrees (Gymnasium's four comparisons).
-        terminated = (state[0::2].abs() > self._thresholds).any(dim=0)
+        torch.abs(self._positions, out=self._magnitudes)
+        torch.gt(self._magnitudes, self._thresholds, out=self._flags)
+        terminated = torch.bitwise_or(*self._flag_rows)
         episode_length = self.elapsed_steps + 1
         truncated = episode_length >= self.max_episode_steps  # the TimeLimit
         reward = torch.ones(self.num_envs, dtype=torch.float32, device=self.device)
@@ -457,13 +547,17 @@ class TorchCartPole:
         # Auto-reset (SAME_STEP): ended carts start their next episode now.
         done = terminated | truncated
         if self._draw_for_all:
-            self.state = torch.where(done, self._start_states(self.num_envs), state)
+            state.copy_(torch.where(done, self._start_states(self.num_envs), state))
+            obs = state.T.to(torch.float32, copy=True)
         else:
             (ended,) = torch.nonzero(done, as_tuple=True)
-            if len(ended):
-                state.index_copy_(1, ended, self._start_states(len(ended)))
+            n_ended = ended.shape[0]  # (len() of a tensor is a slow Python call)
+            if n_ended:
+                state.index_copy_(1, ended, self._start_states(n_ended))
+                obs = state.T.to(torch.float32, copy=True)
+            else:
+                obs = final_obs.clone()
         self.elapsed_steps = episode_length.masked_fill(done, 0)
-        obs = self.state.T.to(torch.float32, copy=True)
         info = {
             "final_obs": final_obs,
             "_final_obs": done,
@@ -796,6 +890,8 @@ class TorchTabularEnv:
         """
         if self._needs_reset:
             raise RuntimeError("call reset() before step()")
+        # Out-of-range actions would silently index another state's row:
+        # checked on the CPU (one aminmax); not on a GPU (a host sync per step).
         action = _as_actions(
             action, self.num_envs, self.device, self.n_actions, self.check_actions
         )

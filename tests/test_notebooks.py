@@ -184,7 +184,6 @@ def test_header_and_readme_show_the_recorded_runtime(path):
 # Notebooks whose committed outputs predate tools/run_notebooks.py's rewrite of
 # progress-bar texts. Strict: once one is re-run, its entry must go.
 BARS_PENDING_RERUN = {
-    "07_async_q_learning_threads.ipynb",
     "09_gpu_vectorized_q_learning.ipynb",
 }
 

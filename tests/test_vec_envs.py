@@ -10,12 +10,17 @@ import pytest
 import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
+from qlearn_lite import vec_envs
 from qlearn_lite.tabular import greedy_policy, success_probability, value_iteration
 from qlearn_lite.vec_envs import AUTORESET_MODE, TorchCartPole, TorchTabularEnv
 
-needs_cuda = pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="needs a CUDA GPU"
-)
+
+def needs_cuda(test):
+    """Marked ``cuda`` (``pytest -m cuda``) and skipped where there is no GPU."""
+    skip = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+    return pytest.mark.cuda(skip(test))
+
+
 THETA_LIMIT = 12 * 2 * math.pi / 360
 
 
@@ -359,6 +364,63 @@ def test_numpy_actions_are_accepted_on_the_cpu():
     assert obs.shape == (3, 4)
 
 
+@pytest.mark.parametrize("check_actions", [False, True])
+@pytest.mark.parametrize("bad", [2, -1])
+def test_cartpole_rejects_actions_out_of_range_on_the_cpu(check_actions, bad):
+    """An action other than 0 or 1 raises a clear ValueError, checked or not."""
+    env = TorchCartPole(4, device="cpu", seed=0, check_actions=check_actions)
+    env.reset()
+    before = env.state.clone()
+    with pytest.raises(ValueError, match=r"actions must be in \[0, 2\)"):
+        env.step(torch.tensor([0, 1, bad, 0]))
+    assert torch.equal(env.state, before)  # nothing was stepped
+    with pytest.raises(TypeError, match="integer"):
+        env.step(torch.ones(4, dtype=torch.bool))
+    with pytest.raises(TypeError, match="check_actions"):
+        TorchCartPole(2, device="cpu", check_actions="yes")
+
+
+def test_tabular_rejects_actions_out_of_range_on_the_cpu():
+    """TorchTabularEnv checks the range too (else it would index another row)."""
+    env = TorchTabularEnv.from_gymnasium(gym.make("FrozenLake-v1"), 3, "cpu")
+    env.reset()
+    with pytest.raises(ValueError, match=r"actions must be in \[0, 4\)"):
+        env.step(torch.tensor([0, 4, 1]))
+
+
+def test_cartpole_steps_on_one_torch_thread_and_restores_the_callers():
+    """Small batches step on 1 torch thread (same numbers); the setting is restored."""
+    threads = torch.get_num_threads()
+    seen = []
+    single = TorchCartPole(256, device="cpu", seed=0)
+    unchanged = TorchCartPole(256, device="cpu", seed=0, torch_threads=None)
+    assert single.torch_threads == 1 and unchanged.torch_threads is None
+    big = TorchCartPole(vec_envs.SMALL_BATCH + 1, device="cpu")
+    assert big.torch_threads is None
+    original = single._step
+
+    def spy(action):
+        seen.append(torch.get_num_threads())
+        return original(action)
+
+    single._step = spy
+    try:
+        torch.set_num_threads(2)
+        single.reset()
+        unchanged.reset()
+        generator = torch.Generator().manual_seed(0)
+        for _ in range(50):
+            actions = torch.randint(0, 2, (256,), generator=generator)
+            a, b = single.step(actions), unchanged.step(actions)
+            assert torch.equal(a[0], b[0]) and torch.equal(a[2], b[2])
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert seen == [1] * 50
+    with pytest.raises(TypeError, match="torch_threads"):
+        TorchCartPole(2, device="cpu", torch_threads=1.5)
+
+
 # ========================================================= tabular envs
 def chi_square(counts: np.ndarray, expected_probs: np.ndarray) -> tuple[float, int]:
     """Pearson's chi-square statistic and degrees of freedom."""
@@ -609,11 +671,11 @@ def _table(**changes) -> TorchTabularEnv:
         (lambda: TorchCartPole(10**15, "cpu"), ValueError,
          "TorchCartPole with 1000000000000000 carts needs"),
         (lambda: _cartpole().step(torch.tensor([0, 1, 2])), ValueError,
-         r"actions must be in \[0, 2\), got 2"),
+         r"actions must be in \[0, 2\)"),
         (lambda: _cartpole().step(torch.tensor([-1, 1, 0])), ValueError,
-         r"actions must be in \[0, 2\), got -1"),
+         r"actions must be in \[0, 2\)"),
         (lambda: _cartpole(check_actions=True).step(torch.tensor([0, 5, 0])),
-         ValueError, r"actions must be in \[0, 2\), got 5"),
+         ValueError, r"actions must be in \[0, 2\)"),
         (lambda: _cartpole().step(np.array([0.0, 1.0, 0.0])), TypeError,
          "integers"),
         (lambda: _cartpole().step(torch.tensor([True, False, True])), TypeError,
@@ -629,9 +691,9 @@ def _table(**changes) -> TorchTabularEnv:
          TypeError, "elapsed_steps"),
         (lambda: _cartpole().set_state([["a"] * 4] * 3), TypeError, "state must"),
         (lambda: _lake().step(torch.tensor([4, 0])), ValueError,
-         r"actions must be in \[0, 4\), got 4"),
+         r"actions must be in \[0, 4\)"),
         (lambda: _lake().step(torch.tensor([0, -1])), ValueError,
-         r"actions must be in \[0, 4\), got -1"),
+         r"actions must be in \[0, 4\)"),
         (lambda: _lake().set_state(99), ValueError, r"state must be .*\[0, 16\)"),
         (lambda: _lake().set_state(-1), ValueError, "state must be"),
         (lambda: _lake().set_state(1.5), TypeError, "state must be"),
@@ -680,7 +742,7 @@ def test_check_actions_on_cuda_rejects_out_of_range_actions():
     """With check_actions=True a GPU env checks its actions too (one sync)."""
     carts = TorchCartPole(3, "cuda", seed=0, check_actions=True)
     carts.reset()
-    with pytest.raises(ValueError, match=r"actions must be in \[0, 2\), got 2"):
+    with pytest.raises(ValueError, match=r"actions must be in \[0, 2\)"):
         carts.step(torch.tensor([0, 1, 2], device=carts.device))
     lake = TorchTabularEnv.from_gymnasium(
         gym.make("FrozenLake-v1"), 2, "cuda", seed=0, check_actions=True
@@ -689,5 +751,5 @@ def test_check_actions_on_cuda_rejects_out_of_range_actions():
     assert not TorchTabularEnv.from_gymnasium(
         gym.make("FrozenLake-v1"), 2, "cuda"
     ).check_actions  # the default on a GPU: no per-step sync
-    with pytest.raises(ValueError, match=r"actions must be in \[0, 4\), got 4"):
+    with pytest.raises(ValueError, match=r"actions must be in \[0, 4\)"):
         lake.step(torch.tensor([4, 0], device=lake.device))

@@ -1,16 +1,12 @@
-"""Tests of qlearn_lite.vectorized: batched Q-learning updates and vectorised DQN."""
+"""Tests of qlearn_lite.vectorized: batched epsilon-greedy, updates, Q-learning."""
 
 from __future__ import annotations
-
-import threading
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
-from qlearn_lite import vectorized
-from qlearn_lite.dqn import evaluate
 from qlearn_lite.tabular import (
     greedy_policy,
     q_update,
@@ -19,21 +15,17 @@ from qlearn_lite.tabular import (
 )
 from qlearn_lite.vec_envs import TorchTabularEnv
 from qlearn_lite.vectorized import (
-    DeviceReplayBuffer,
-    NStepWindow,
-    VectorizedDQNConfig,
     batched_epsilon_greedy,
     batched_q_update,
-    greedy_returns,
-    gymnasium_start_states,
     table_epsilon_greedy,
-    vectorized_dqn,
     vectorized_q_learning,
 )
 
-needs_cuda = pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="needs a CUDA GPU"
-)
+
+def needs_cuda(test):
+    """Marked ``cuda`` (``pytest -m cuda``) and skipped where there is no GPU."""
+    skip = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+    return pytest.mark.cuda(skip(test))
 
 
 @pytest.fixture(autouse=True)
@@ -43,10 +35,6 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def actor_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "qlearn-lite-actor"]
 
 
 # ================================================== batched epsilon-greedy
@@ -263,213 +251,6 @@ def test_vectorized_q_learning_bad_input():
         vectorized_q_learning(env, 4, 10, 0.1, 0.9, 0.1, "cpu", q_init=np.zeros(3))
 
 
-# ============================================================ replay buffer
-def test_device_replay_buffer_rounds_capacity_wraps_and_keeps_rows_together():
-    """Capacity rounds up to num_envs; old rows are overwritten; rows stay paired."""
-    buffer = DeviceReplayBuffer(10, num_envs=4, obs_dim=2, device=torch.device("cpu"))
-    assert buffer.capacity == 12
-    for step in range(4):  # 16 transitions into 12 slots
-        ids = torch.arange(4) + 4 * step
-        obs = torch.stack([ids, ids], dim=1).float()
-        buffer.add(obs, ids, ids.float(), obs + 0.5, (ids % 2).float(), 0.9)
-    assert len(buffer) == 12 and buffer.position == 4
-    assert sorted(buffer.actions.tolist()) == list(range(4, 16))
-    batch = buffer.sample(500, torch.Generator().manual_seed(0))
-    assert torch.equal(batch.obs[:, 0], batch.actions.float())
-    assert torch.equal(batch.next_obs, batch.obs + 0.5)
-    assert torch.equal(batch.rewards, batch.actions.float())
-    assert torch.equal(batch.terminated, (batch.actions % 2).float())
-    assert torch.all(batch.discounts == 0.9)
-    assert set(batch.actions.tolist()) == set(range(4, 16))
-
-
-# ================================================================= n-step
-def test_n_step_window_cuts_returns_at_episode_ends():
-    """Hand-made: 3-step returns, one env terminating, one truncated, one running."""
-    window = NStepWindow(3, gamma=0.5)
-    obs = [torch.full((3, 1), float(t)) for t in range(4)]  # obs at time t
-    false, true = torch.tensor(False), torch.tensor(True)
-    # env 0 runs on; env 1 terminates at step 1; env 2 is truncated at step 0.
-    steps = [
-        (torch.tensor([1.0, 1.0, 1.0]), [false, false, false], [false, false, true]),
-        (torch.tensor([2.0, 2.0, 2.0]), [false, true, false], [false, true, false]),
-        (torch.tensor([4.0, 4.0, 4.0]), [false, false, false], [false, false, false]),
-    ]
-    out = None
-    for t, (reward, terminated, done) in enumerate(steps):
-        final = obs[t + 1] + 0.5  # "the state reached", marked by + 0.5
-        out = window.add(
-            obs[t], torch.full((3,), t), reward, final,
-            torch.stack(terminated), torch.stack(done),
-        )  # fmt: skip
-        assert (out is None) == (t < 2)
-    first_obs, action, ret, next_obs, terminated, discount = out
-    assert first_obs[:, 0].tolist() == [0.0, 0.0, 0.0] and action.tolist() == [0] * 3
-    # env 0: 1 + 0.5 * 2 + 0.25 * 4 = 3, bootstrap from the state after step 2
-    # env 1: 1 + 0.5 * 2 = 2, ends (terminal) after step 1
-    # env 2: 1, truncated after step 0: bootstrap from there with gamma^1
-    assert ret.tolist() == [3.0, 2.0, 1.0]
-    assert next_obs[:, 0].tolist() == [3.5, 2.5, 1.5]
-    assert terminated.tolist() == [0.0, 1.0, 0.0]
-    assert discount.tolist() == [0.125, 0.25, 0.5]
-
-
-def test_one_step_window_passes_transitions_through():
-    """n = 1: the transition comes out at once with discount gamma."""
-    window = NStepWindow(1, gamma=0.9)
-    out = window.add(
-        torch.zeros(2, 4), torch.tensor([0, 1]), torch.ones(2), torch.ones(2, 4),
-        torch.tensor([True, False]), torch.tensor([True, False]),
-    )  # fmt: skip
-    assert out[4].tolist() == [1.0, 0.0] and out[5] == 0.9
-
-
-# ============================================================== evaluation
-class PushRight(torch.nn.Module):
-    """A 'network' that always prefers action 1."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.bias = torch.nn.Parameter(torch.tensor([0.0, 1.0]))
-
-    def forward(self, obs):
-        return self.bias.expand(len(obs), 2)
-
-
-def test_greedy_returns_equal_dqn_evaluate_on_gymnasium():
-    """Batched greedy returns = qlearn_lite.dqn.evaluate's Gymnasium episodes."""
-    for net in (PushRight(), balancing_net()):
-        ours = greedy_returns(net, episodes=12, seed=3)
-        theirs = evaluate(net, "CartPole-v1", episodes=12, seed=3)
-        assert ours.tolist() == theirs.tolist()
-        assert ours.dtype == torch.float32 and ours.shape == (12,)
-    assert greedy_returns(balancing_net(), 4, seed=0).tolist() == [500.0] * 4
-
-
-def test_gymnasium_start_states_are_those_of_reset():
-    """The states gym.make('CartPole-v1') resets to after reset(seed)."""
-    states = gymnasium_start_states(3, seed=5)
-    env = gym.make("CartPole-v1")
-    first, _ = env.reset(seed=5)
-    second, _ = env.reset()
-    assert np.allclose(states[0], first) and np.allclose(states[1], second)
-    assert states.shape == (3, 4) and states.dtype == np.float64
-
-
-def balancing_net() -> torch.nn.Module:
-    """A linear 'Q-network' whose greedy action balances the pole for 500 steps."""
-    net = torch.nn.Linear(4, 2)
-    with torch.no_grad():
-        gains = torch.tensor([0.05, 0.1, 1.0, 0.5])  # x, x_dot, theta, theta_dot
-        net.weight.copy_(torch.stack([-gains, gains]))
-        net.bias.zero_()
-    return net
-
-
-# ============================================================ vectorised DQN
-SMALL = VectorizedDQNConfig(
-    num_envs=8,
-    total_steps=1_600,
-    learning_starts=400,
-    batch_size=32,
-    buffer_size=1_000,
-    eval_every=800,
-    eval_episodes=4,
-    hidden=(16,),
-    stop_at_return=None,
-    device="cpu",
-)
-
-
-def test_vectorized_dqn_one_thread_is_reproducible():
-    """asynchronous=False: same seed, same history and weights; global RNG untouched."""
-    config = SMALL.replace(asynchronous=False, seed=3)
-    global_state = torch.get_rng_state()
-    first = vectorized_dqn(config, progress=False)
-    assert torch.equal(torch.get_rng_state(), global_state)  # its own generators
-    second = vectorized_dqn(config, progress=False)
-    assert first.history.eval_returns == second.history.eval_returns
-    assert first.history.mean_losses == second.history.mean_losses
-    for a, b in zip(first.q_net.parameters(), second.q_net.parameters(), strict=True):
-        assert torch.equal(a, b)
-
-
-def test_vectorized_dqn_counts_steps_updates_and_evaluations():
-    """Env steps, updates (one per vector step after learning_starts), evals."""
-    result = vectorized_dqn(SMALL.replace(asynchronous=False), progress=False)
-    history = result.history
-    assert history.env_steps == 1_600
-    assert history.updates == (1_600 - 400) // 8  # updates_per_step = 1
-    assert history.eval_steps == [800, 1_600]
-    assert history.eval_updates == [50, 150]
-    assert len(history.eval_returns) == 2 and all(r >= 8 for r in history.eval_returns)
-    assert all(np.isfinite(loss) for loss in history.mean_losses)
-    assert history.wall_seconds > 0 and history.eval_wall_seconds > 0
-    assert isinstance(result.q_net, torch.nn.Module)
-
-
-def test_vectorized_dqn_threads_keep_the_data_to_update_ratio_and_stop():
-    """The asynchronous run does its updates and leaves no actor thread behind."""
-    config = SMALL.replace(asynchronous=True, updates_per_step=2, max_actor_lead=1)
-    history = vectorized_dqn(config, progress=False).history
-    vector_steps = history.env_steps // 8
-    assert history.env_steps >= 1_600
-    # The learner did all the updates the data allowed (it never runs ahead).
-    assert history.updates == 2 * (vector_steps - 50)
-    assert not actor_threads()
-
-
-def test_an_actor_error_is_reraised_and_the_thread_cleaned_up(monkeypatch):
-    """An exception in the actor thread surfaces as a RuntimeError."""
-    calls = []
-    original = vectorized._actor_step
-
-    def failing_actor_step(training):
-        calls.append(1)
-        if len(calls) == 70:
-            raise ValueError("boom in the actor")
-        original(training)
-
-    monkeypatch.setattr(vectorized, "_actor_step", failing_actor_step)
-    with pytest.raises(RuntimeError, match="actor thread") as error:
-        vectorized_dqn(SMALL.replace(total_steps=100_000), progress=False)
-    assert isinstance(error.value.__cause__, ValueError)
-    assert not actor_threads()
-
-
-def test_an_interrupted_learner_stops_the_actor(monkeypatch):
-    """Ctrl-C (KeyboardInterrupt) in the learner stops and joins the actor."""
-    calls = []
-    original = vectorized._learner_update
-
-    def interrupted_update(training):
-        calls.append(1)
-        if len(calls) == 10:
-            raise KeyboardInterrupt
-        original(training)
-
-    monkeypatch.setattr(vectorized, "_learner_update", interrupted_update)
-    with pytest.raises(KeyboardInterrupt):
-        vectorized_dqn(SMALL.replace(total_steps=100_000), progress=False)
-    assert not actor_threads()
-
-
-def test_vectorized_dqn_config_rejects_bad_values():
-    """Bad hyperparameters and a wrong config type raise clearly."""
-    with pytest.raises(ValueError, match="num_envs"):
-        VectorizedDQNConfig(num_envs=0)
-    with pytest.raises(ValueError, match="gamma"):
-        VectorizedDQNConfig(gamma=1.5)
-    with pytest.raises(ValueError, match="lr"):
-        VectorizedDQNConfig(lr=0)
-    with pytest.raises(ValueError, match="loss"):
-        VectorizedDQNConfig(loss="l1")
-    with pytest.raises(TypeError, match="VectorizedDQNConfig"):
-        vectorized_dqn({"num_envs": 4})
-    with pytest.raises(ValueError, match="device must be"):
-        vectorized_dqn(SMALL.replace(device="quantum"), progress=False)
-
-
 # ===================================================================== CUDA
 @needs_cuda
 def test_vectorized_q_learning_inner_loop_has_no_host_sync_on_cuda():
@@ -495,15 +276,13 @@ def test_vectorized_q_learning_inner_loop_has_no_host_sync_on_cuda():
 
 
 @needs_cuda
-def test_vectorized_learners_run_on_cuda():
-    """Both learners run with device='cuda' and report it."""
+def test_vectorized_q_learning_runs_on_cuda():
+    """vectorized_q_learning runs with device='cuda' and reports it."""
     result = vectorized_q_learning(
         gym.make("FrozenLake-v1"), 512, 50, 0.2, 0.95, 0.3, device="cuda",
         progress=False,
     )  # fmt: skip
     assert result.device.startswith("cuda")
-    dqn = vectorized_dqn(SMALL.replace(device="cuda"), progress=False)
-    assert next(dqn.q_net.parameters()).device.type == "cuda"
 
 
 # ------------------------------------------------------------- hostile input

@@ -33,6 +33,8 @@ README = ROOT / "README.md"
 BADGES_START = "<!-- badges -->"
 BADGES_END = "<!-- /badges -->"
 INSTALL_TAG = "install"
+EXTRAS = {"10_distributed_q_learning_ray.ipynb": "ray"}
+"""Notebooks whose Colab install needs an extra of the package (Ray for 10)."""
 
 
 def git_url() -> str:
@@ -124,8 +126,10 @@ def _with_runtime_and_docs(markdown: str, nb: nbformat.NotebookNode) -> str:
     return markdown[:end] + "\n" + docs_line() + markdown[end:]
 
 
-def install_source() -> str:
-    """The first code cell: a no-op locally and on Binder, an install on Colab."""
+def install_source(notebook: str = "") -> str:
+    """The first code cell: a no-op locally and on Binder, an install on Colab
+    (with the notebook's extra from ``EXTRAS``, if it has one)."""
+    extra = f"[{EXTRAS[notebook]}]" if notebook in EXTRAS else ""
     return (
         "# Locally and on Binder qlearn_lite is already installed; on Colab this\n"
         "# cell installs it from the course repository.\n"
@@ -133,7 +137,7 @@ def install_source() -> str:
         "import subprocess\n"
         "import sys\n"
         "\n"
-        f'REQUIREMENT = "qlearn-lite @ git+{git_url()}@{BRANCH}"\n'
+        f'REQUIREMENT = "qlearn-lite{extra} @ git+{git_url()}@{BRANCH}"\n'
         'if "google.colab" in sys.modules and not importlib.util.find_spec('
         '"qlearn_lite"):\n'
         '    pip = [sys.executable, "-m", "pip", "install", "--quiet"]\n'
@@ -165,9 +169,9 @@ def update_header(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode
         raise ValueError(f"{name}: the first cell must be the markdown title")
     cells[0].source = _with_runtime_and_docs(_with_badges(cells[0].source, name), nb)
     if len(cells) > 1 and INSTALL_TAG in cells[1].get("metadata", {}).get("tags", []):
-        cells[1].source = install_source()
+        cells[1].source = install_source(name)
     else:
-        install = nbformat.v4.new_code_cell(install_source())
+        install = nbformat.v4.new_code_cell(install_source(name))
         install.id = "install"
         install.metadata["tags"] = [INSTALL_TAG]
         cells.insert(1, install)

@@ -1,0 +1,191 @@
+"""Benchmark: the scaling lab's performance rows (notebook 11), one harness.
+
+Every figure comes from :func:`qlearn_lite.scaling.run` (the same DQN, the
+same network, replay ratio 0.5 unless said otherwise) and is a ratio against a
+reference measured in the same run: the median over >= 3 back-to-back pairs,
+with the machine's core count and load printed first. Throughput is the env
+steps the *learner received* per second of training (start-up excluded):
+steps an actor took but never sent are not counted.
+
+1. At 1 ms CPU env cost: best of processes / Ray (2 actors) over serial,
+   steps per second. Goal >= 1.5x, and never above 2.0x on 2 cores (more
+   would mean steps are miscounted -- or, on a shared machine, that three
+   processes took a larger share of the CPU from other users than one did;
+   the CPU-seconds figure beside it tells which).
+2. At 0 ms env cost: vectorized over the best multi-process executor, steps
+   per second, at the common replay ratio 0.5 and at a light one (1/32, one
+   update per vector step of 32 envs). Goal >= 5x.
+3. The scaling model's prediction for 2 processes at 1 ms (fitted to step
+   costs measured first, printed before the measurement) over the measured
+   figure of row 1. Goal within +-25 %. The two-node Ray cluster row runs
+   only where the Ray executors exist.
+
+    python benchmarks/scaling.py            # ~9 min on a busy 2-core machine
+    python benchmarks/scaling.py --quick    # a smoke run of the code paths
+
+Measured once (2026-12-01, a shared 2-core machine, load average 10.5 at the
+start, Ray executors unavailable): row 1 median 0.84x (pairs 0.84, 1.15,
+0.84; the processes' CPU share only 1.06x the serial run's: the other users
+left our three processes about one core); row 2 median 1.62x at replay ratio
+0.5 and 6.53x at 1/32; row 3 model / measured 2.46 (261 vs 106 steps/s): the
+model assumes 2 free cores. Only the 1/32 row met its goal on that machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import torch
+
+from qlearn_lite.scaling import (
+    ScalingModel,
+    Task,
+    executor_status,
+    fit_step_costs,
+    measure_step_costs,
+    run,
+)
+
+
+def machine_line() -> str:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"machine: {os.cpu_count()} cores, load average {load:.1f} (1 min) at the "
+        f"start, Python {platform.python_version()}, torch {torch.__version__}"
+    )
+
+
+def rate(result) -> float:
+    """Env steps the learner received per training second."""
+    return result.extra["received_steps_per_second"]
+
+
+def best_parallel(status: dict, task: Task, budget: int, seed: int, **kwargs):
+    """The faster of processes and (where available) Ray, with its name."""
+    best = None
+    for name in ("processes", "ray"):
+        if status[name] is not None:
+            continue
+        result = run(name, task, budget, seed, n_workers=2, **kwargs)
+        if best is None or rate(result) > rate(best):
+            best = result
+    return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny budgets")
+    parser.add_argument("--pairs", type=int, default=3)
+    args = parser.parse_args(argv)
+    budget = 400 if args.quick else 3_000
+    pairs = 1 if args.quick else max(3, args.pairs)
+    common = {
+        "learning_starts": 200 if args.quick else 500,
+        "eval_every": 0,
+        "stop_at_threshold": False,
+        "eval_episodes": 1,
+        "fresh_episodes": 1,
+    }
+    cores = os.cpu_count() or 1
+    print(machine_line())
+    print("shared machine: other users' programs run meanwhile; ratios are medians")
+    status = executor_status()
+    for name, why in status.items():
+        if why is not None:
+            print(f"  executor {name!r} unavailable: {why}")
+    started = time.perf_counter()
+    # Warm-up: the first DQN in a process pays one-off start-up costs.
+    run("serial", budget=300, learning_starts=100, eval_every=0)
+    run("vectorized", budget=320, learning_starts=160, eval_every=0)
+
+    # Row 3's prediction first: measured step costs, the fitted model.
+    costly = Task("CartPole-v1", cpu_ms=1.0)
+    costs = fit_step_costs(measure_step_costs(costly, repeats=5))
+    model = ScalingModel(costs, replay_ratio=0.5, cores=cores)
+    predicted = model.steps_per_second(2)
+    print(
+        "\nMODEL (not a measurement), fitted to step costs measured now: actor "
+        f"step {costs.actor_step * 1e3:.3f} ms, message {costs.message(64) * 1e6:.1f}"
+        f" us/transition, update {costs.update * 1e3:.3f} ms, weight sync "
+        f"{costs.weight_sync * 1e6:.1f} us"
+    )
+    print(
+        f"  prediction, 2 processes at 1 ms CPU on {cores} cores: {predicted:,.0f} "
+        f"steps/s ({model.bottleneck(2)}-bound); serial: "
+        f"{model.serial_steps_per_second():,.0f} steps/s"
+    )
+
+    # Row 1: 1 ms CPU env cost, best of processes/Ray over serial.
+    print(f"\n1. 1 ms CPU per step, {budget:,} steps, replay ratio 0.5, {pairs} pairs")
+    ratios, parallel_rates, cpu_ratios = [], [], []
+    for pair in range(pairs):
+        serial = run("serial", costly, budget, pair, **common)
+        parallel = best_parallel(status, costly, budget, pair, **common)
+        ratio = rate(parallel) / rate(serial)
+        cpu_ratio = parallel.extra["cpu_utilisation"] / max(
+            serial.extra["cpu_utilisation"], 1e-9
+        )
+        ratios.append(ratio)
+        cpu_ratios.append(cpu_ratio)
+        parallel_rates.append(rate(parallel))
+        print(
+            f"  pair {pair}: serial {rate(serial):,.0f} steps/s, "
+            f"{parallel.executor} x2 {rate(parallel):,.0f} steps/s "
+            f"(start-up {parallel.startup_seconds:.1f} s, replay ratio "
+            f"{parallel.extra['replay_ratio_after_start']:.3f}): {ratio:.2f}x; "
+            f"CPU share {cpu_ratio:.2f}x the serial run's"
+        )
+    row1 = statistics.median(ratios)
+    in_band = 1.5 <= row1 <= 2.0
+    print(
+        f"  median {row1:.2f}x on {cores} cores (goal 1.5x-2.0x: "
+        f"{'met' if in_band else 'NOT met'}); median CPU share "
+        f"{statistics.median(cpu_ratios):.2f}x"
+    )
+
+    # Row 2: 0 ms env cost, vectorized over the best multi-process executor.
+    for label, replay_ratio in (("0.5", 0.5), ("1/32", 1 / 32)):
+        print(
+            f"\n2. 0 ms env cost, {budget:,} steps, replay ratio {label}, {pairs} pairs"
+        )
+        ratios = []
+        for pair in range(pairs):
+            kwargs = {**common, "replay_ratio": replay_ratio}
+            vector = run("vectorized", "CartPole-v1", budget, pair, **kwargs)
+            parallel = best_parallel(status, Task(), budget, pair, **kwargs)
+            ratio = rate(vector) / rate(parallel)
+            ratios.append(ratio)
+            print(
+                f"  pair {pair}: vectorized (32 envs, {vector.extra['device']}) "
+                f"{rate(vector):,.0f} steps/s, {parallel.executor} x2 "
+                f"{rate(parallel):,.0f} steps/s: {ratio:.2f}x"
+            )
+        row2 = statistics.median(ratios)
+        print(f"  median {row2:.2f}x (goal >= 5x: {'met' if row2 >= 5 else 'NOT met'})")
+
+    # Row 3: the model's prediction against row 1's measurement.
+    measured = statistics.median(parallel_rates)
+    error = predicted / measured - 1
+    print(
+        f"\n3. model / measured, 2 processes at 1 ms: {predicted:,.0f} / "
+        f"{measured:,.0f} steps/s = {predicted / measured:.2f} ({error:+.0%}; goal "
+        f"within +-25 %: {'met' if abs(error) <= 0.25 else 'NOT met'})"
+    )
+    if status["ray-cluster"] is not None:
+        print(f"   two-node Ray cluster row skipped: {status['ray-cluster']}")
+    else:
+        cluster = run("ray-cluster", costly, budget, 0, n_workers=2, **common)
+        print(
+            f"   two-node cluster: model {model.steps_per_second(2):,.0f}, measured "
+            f"{rate(cluster):,.0f} steps/s"
+        )
+    print(f"\nbenchmark took {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,249 @@
+"""Tests of qlearn_lite.scaling: every executor on a tiny budget, the model, inputs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from qlearn_lite import scaling
+from qlearn_lite import vectorized_dqn as vectorized_module
+from qlearn_lite.scaling import (
+    EXECUTORS,
+    ExecutorUnavailable,
+    ScalingModel,
+    StepCosts,
+    Task,
+    executor_status,
+    fit_step_costs,
+    run,
+    synthetic_step_cost_samples,
+)
+
+# A few hundred env steps, a few hundred updates: seconds per executor.
+TINY = {
+    "budget": 400,
+    "learning_starts": 200,
+    "eval_every": 0,
+    "eval_episodes": 2,
+    "fresh_episodes": 2,
+    "n_workers": 2,
+    "num_envs": 16,
+}
+STATUS = executor_status()
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, object]:
+    """One tiny run per available executor (shared by the tests below)."""
+    return {
+        name: run(name, "CartPole-v1", seed=3, **TINY)
+        for name, why in STATUS.items()
+        if why is None
+    }
+
+
+def _result(results: dict, executor: str):
+    if STATUS[executor] is not None:
+        pytest.skip(f"{executor} is not available here: {STATUS[executor]}")
+    return results[executor]
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_every_executor_fills_consistent_fields(results, executor):
+    """Steps, updates, ratios, clocks, memory and notes agree with each other."""
+    result = _result(results, executor)
+    extra = result.extra
+    assert result.executor == executor
+    assert len(result.worker_steps) == result.n_workers
+    assert result.env_steps == sum(result.worker_steps)
+    assert TINY["budget"] <= result.global_steps <= result.env_steps
+    assert result.updates > 0
+    assert result.replay_ratio == pytest.approx(result.updates / result.env_steps)
+    assert result.steps_per_second == pytest.approx(
+        result.env_steps / result.wall_seconds
+    )
+    assert result.updates_per_second == pytest.approx(
+        result.updates / result.wall_seconds
+    )
+    after_start = result.global_steps - TINY["learning_starts"]
+    assert extra["replay_ratio_after_start"] == pytest.approx(
+        result.updates / after_start
+    )
+    assert extra["received_steps_per_second"] == pytest.approx(
+        result.global_steps / result.wall_seconds
+    )
+    assert extra["replay_ratio_target"] == 0.5
+    assert 0.0 < extra["cpu_utilisation"] <= 1.05
+    assert extra["peak_memory_mb"] > 50  # a Python with torch is ~300 MB
+    assert result.startup_seconds >= 0.0
+    assert extra["call_seconds"] >= result.wall_seconds
+    assert extra["fresh_seed"] != extra["stop_seed"]
+    assert len(extra["fresh_returns"]) == TINY["fresh_episodes"]
+    assert extra["fresh_return"] == pytest.approx(np.mean(extra["fresh_returns"]))
+    assert extra["fresh_return"] >= 8  # CartPole's shortest episode
+    # Nothing reached 475 in 400 steps, so there is no time to threshold.
+    assert extra["time_to_threshold_s"] is None
+    assert isinstance(extra["notes"], list)
+
+
+def test_serial_keeps_its_bursts_and_zero_lag(results):
+    """Serial: 128 updates at steps 256 (and no more by 400), lag 0, one worker."""
+    result = _result(results, "serial")
+    assert result.env_steps == result.global_steps == TINY["budget"]
+    assert result.updates == 128  # one burst, at step 256
+    assert result.n_workers == 1
+    assert result.extra["policy_lag"]["max"] == 0.0
+    assert result.extra["sample_age"] is None
+    assert any("serial runs one actor" in note for note in result.extra["notes"])
+
+
+@pytest.mark.parametrize("executor", ["threads", "processes"])
+def test_actor_learner_keeps_the_ratio_on_what_it_received(results, executor):
+    """updates == floor(0.5 x (received - learning_starts)); lags are recorded."""
+    result = _result(results, executor)
+    expected = math.floor(0.5 * (result.global_steps - TINY["learning_starts"]))
+    assert result.updates == expected
+    assert result.extra["replay_ratio_kept"] is True
+    assert result.n_workers == TINY["n_workers"]
+    lag, age = result.extra["policy_lag"], result.extra["sample_age"]
+    assert 0.0 <= lag["mean"] <= lag["max"]
+    assert 0.0 <= age["mean"] <= age["max"] <= result.updates
+    fraction = 1 - result.global_steps / result.env_steps
+    assert result.extra["untrained_fraction"] == pytest.approx(fraction)
+
+
+def test_vectorized_keeps_the_ratio_per_vector_step(results):
+    """updates == (vector steps after learning_starts) x 0.5 x num_envs."""
+    result = _result(results, "vectorized")
+    num_envs = TINY["num_envs"]
+    vector_steps = result.global_steps // num_envs
+    start = math.ceil(TINY["learning_starts"] / num_envs)
+    assert result.updates == (vector_steps - start) * num_envs // 2
+    assert result.extra["replay_ratio_kept"] is True
+
+
+@pytest.mark.parametrize("executor", ["ray", "ray-cluster"])
+def test_ray_executors_run_or_say_why_not(results, executor):
+    """Where Ray's DQN is missing, run raises ExecutorUnavailable with the reason."""
+    if STATUS[executor] is None:
+        assert results[executor].executor == executor
+        return
+    assert STATUS[executor]  # a reason, in words
+    with pytest.raises(ExecutorUnavailable, match="Ray|distributed"):
+        run(executor, budget=10)
+
+
+def test_env_cost_reaches_the_serial_env():
+    """A 1 ms CPU cost per step costs at least 1 ms of CPU per step."""
+    task = Task("CartPole-v1", cpu_ms=1.0)
+    result = run("serial", task, budget=120, learning_starts=120, eval_every=0)
+    assert result.cpu_seconds >= 120 * 1e-3
+    assert result.extra["task"] is task
+
+
+def test_env_cost_reaches_the_vectorized_envs_and_is_undone():
+    """Each vector step pays the cost once per env; the module is restored."""
+    original = vectorized_module.TorchCartPole
+    task = Task("CartPole-v1", cpu_ms=0.5)
+    result = run(
+        "vectorized", task, budget=160, learning_starts=160, num_envs=8, eval_every=0
+    )
+    assert vectorized_module.TorchCartPole is original
+    assert result.cpu_seconds >= 160 * 0.5e-3
+    assert any("once per env" in note for note in result.extra["notes"])
+
+
+# ===================================================================== model
+COSTS = StepCosts(
+    actor_step=1e-3,
+    message_fixed=2e-4,
+    message_per_transition=1e-6,
+    update=4e-4,
+    weight_sync=5e-5,
+)
+
+
+def test_fit_recovers_known_costs_from_synthetic_timings():
+    """Medians and the message line recover every cost within 5 %."""
+    samples = synthetic_step_cost_samples(COSTS, noise=0.03, repeats=15, seed=1)
+    fitted = fit_step_costs(samples)
+    for name in (
+        "actor_step",
+        "message_fixed",
+        "message_per_transition",
+        "update",
+        "weight_sync",
+    ):
+        assert getattr(fitted, name) == pytest.approx(getattr(COSTS, name), rel=0.05)
+
+
+def test_model_saturates_at_the_learner():
+    """Actors scale linearly until k*, then the learner's rate caps them."""
+    model = ScalingModel(COSTS, replay_ratio=0.5, chunk_size=64, sync_every=64)
+    per_actor = 1e-3 + 2e-4 / 64 + 1e-6 + 5e-5 / 64
+    learner = 1 / (0.5 * 4e-4 + 2e-4 / 64 + 1e-6 + 5e-5 / 64)
+    assert model.actor_rate(1) == pytest.approx(1 / per_actor)
+    assert model.learner_rate() == pytest.approx(learner)
+    saturation = model.saturation_actors()
+    assert saturation == pytest.approx(learner * per_actor)
+    assert model.steps_per_second(2) == pytest.approx(2 / per_actor)
+    assert model.bottleneck(2) == "actors"
+    assert model.bottleneck(math.ceil(saturation)) == "learner"
+    assert model.steps_per_second(512) == pytest.approx(learner)
+    rows = model.table((8, 512))
+    assert [row[0] for row in rows] == [8, 512]
+
+
+def test_model_cores_bound_a_small_machine():
+    """On 2 cores the CPU per step caps throughput below the actors' rate."""
+    model = ScalingModel(COSTS, cores=2)
+    per_step_cpu = 1e-3 + 2 * (2e-4 / 64 + 1e-6) + 0.5 * 4e-4 + 2 * 5e-5 / 64
+    assert model.core_rate() == pytest.approx(2 / per_step_cpu)
+    assert model.steps_per_second(8) == pytest.approx(2 / per_step_cpu)
+    assert model.bottleneck(8) == "cores"
+    assert model.serial_steps_per_second() == pytest.approx(1 / (1e-3 + 0.5 * 4e-4))
+
+
+def test_measured_costs_are_positive_and_fit():
+    """A small measurement on this machine gives positive, fittable costs."""
+    samples = scaling.measure_step_costs(
+        repeats=2, steps_per_block=20, updates_per_block=5, sizes=(64, 512)
+    )
+    costs = fit_step_costs(samples)
+    assert costs.actor_step > 0 and costs.update > 0 and costs.weight_sync > 0
+    assert costs.message(64) > 0
+
+
+# ================================================================ bad input
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"executor": "gpu-cluster"}, ValueError, "executor must be one of"),
+        ({"executor": "serial", "budget": 0}, ValueError, "budget"),
+        ({"executor": "serial", "budget": 2.5}, TypeError, "budget"),
+        ({"executor": "serial", "task": 3}, TypeError, "task must be"),
+        ({"executor": "serial", "task": "NoSuchEnv-v0"}, ValueError, "env_id"),
+        ({"executor": "serial", "replay_ratio": 0}, ValueError, "replay_ratio"),
+        ({"executor": "serial", "seed": -1}, ValueError, "seed"),
+    ],
+)
+def test_bad_arguments_get_clear_errors(kwargs, error, match):
+    """Unknown executor, budget < 1 and other bad values name the argument."""
+    with pytest.raises(error, match=match):
+        run(**kwargs)
+
+
+@pytest.mark.parametrize("name", ["cpu_ms", "sleep_ms"])
+def test_negative_env_cost_is_rejected(name):
+    """A negative cost per step is a ValueError naming the field."""
+    with pytest.raises(ValueError, match=f"Task.{name}"):
+        Task("CartPole-v1", **{name: -1.0})
+
+
+def test_fit_needs_two_message_sizes():
+    """One message size cannot separate the fixed and per-transition costs."""
+    samples = synthetic_step_cost_samples(COSTS, sizes=(64,))
+    with pytest.raises(ValueError, match="at least 2 message sizes"):
+        fit_step_costs(samples)
