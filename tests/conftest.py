@@ -1,10 +1,29 @@
-"""Shared fixtures: one local Ray instance for the whole test session."""
+"""Shared fixtures: Ctrl-C raises KeyboardInterrupt in every test, and one
+local Ray instance for the whole test session."""
 
 from __future__ import annotations
 
 import importlib.util
+import signal
 
 import pytest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def sigint_raises_keyboard_interrupt():
+    """Python's own SIGINT handler for the whole run.
+
+    A process started in the background by a non-interactive shell (as CI
+    may start the tests) inherits SIGINT as *ignored*, and Python then keeps
+    it ignored: the tests that interrupt a run (a timer's SIGINT,
+    ``_thread.interrupt_main``) would wait for a KeyboardInterrupt that never
+    comes. Installing the default handler makes them mean the same thing
+    everywhere.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(scope="session")
