@@ -850,6 +850,9 @@ WRONG_ANSWERS = [
 )
 def test_typical_wrong_answer_is_named(key, body, message):
     """Each typical wrong answer fails, in one line that names the mistake."""
+    # Some wrong answers draw from torch's global stream (random actions): a
+    # fixed seed keeps them from landing on the right answer by chance.
+    torch.manual_seed(0)
     passed, out = run_check(key, wrong(key, body))
     assert passed is False
     assert message in out, out
