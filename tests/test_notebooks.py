@@ -183,9 +183,7 @@ def test_header_and_readme_show_the_recorded_runtime(path):
 
 # Notebooks whose committed outputs predate tools/run_notebooks.py's rewrite of
 # progress-bar texts. Strict: once one is re-run, its entry must go.
-BARS_PENDING_RERUN = {
-    "09_gpu_vectorized_q_learning.ipynb",
-}
+BARS_PENDING_RERUN: set[str] = set()
 
 
 @pytest.mark.parametrize(
