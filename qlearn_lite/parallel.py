@@ -537,6 +537,43 @@ def check_picklable_worker(worker: Any) -> None:
         )
 
 
+PARENT_POLL_SECONDS = 0.5
+"""How often a worker process checks that its parent is still alive."""
+ORPHAN_GRACE_SECONDS = 2.0
+"""How long an orphaned worker gets to leave its loop before it exits."""
+
+
+def _watch_parent(parent_pid: int, stop: Any) -> threading.Thread:
+    """Stop this worker process if its parent dies without stopping it.
+
+    ``daemon=True`` children are stopped by a parent that exits normally, but
+    not by one that is killed (``kill -9``, the kernel's out-of-memory killer,
+    a Jupyter kernel that dies). Then the child is re-parented and
+    ``os.getppid()`` changes: this thread sees it within
+    :data:`PARENT_POLL_SECONDS`, sets the stop flag so that the worker leaves
+    its loop, and ends the process after :data:`ORPHAN_GRACE_SECONDS`
+    whatever the worker is doing. No worker outlives its parent. The parent's
+    pid comes from the parent: a child still importing when the parent dies
+    sees a different ``getppid()`` at once.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_SECONDS)
+        # The exit is armed first: it happens even if setting the flag blocks.
+        exit_timer = threading.Timer(ORPHAN_GRACE_SECONDS, os._exit, args=(1,))
+        exit_timer.daemon = True
+        exit_timer.start()
+        if stop is not None:
+            stop.set()
+
+    thread = threading.Thread(
+        target=watch, name="qlearn-lite-parent-watch", daemon=True
+    )
+    thread.start()
+    return thread
+
+
 def _process_main(
     worker: Worker,
     ctx: WorkerContext,
@@ -545,10 +582,12 @@ def _process_main(
     go: Any,
     results: Any,
     torch_threads: int | None,
+    parent_pid: int,
 ) -> None:
     """The body of every spawned worker process (module level: spawn imports it)."""
     # Ctrl-C reaches the whole process group: the parent alone decides to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _watch_parent(parent_pid, ctx.stop)
     if torch_threads is not None:
         torch.set_num_threads(torch_threads)
     try:
@@ -604,7 +643,10 @@ def run_processes(
       up to 3 s, then terminates what is left: no child outlives it by 5 s;
     * every blocking wait has a timeout: a child that dies without a word is
       reported, never waited for; ``join_timeout`` bounds the wait for
-      children to finish after a stop. No child is left when this returns.
+      children to finish after a stop. No child is left when this returns;
+    * a parent that is killed outright (``kill -9``, a dead Jupyter kernel)
+      runs none of this, so each child watches its parent's pid and stops
+      itself within about 2.5 s of the parent's death.
 
     Returns:
         :class:`RunOutcome`; ``cpu_seconds`` is the children's CPU time.
@@ -625,6 +667,7 @@ def run_processes(
                 go,
                 results,
                 torch_threads,
+                os.getpid(),
             ),
             name=f"qlearn-lite-worker-{ctx.worker_id}",
             daemon=True,  # a parent that dies takes its children with it

@@ -266,3 +266,65 @@ def test_run_processes_rejects_unimportable_workers():
     for worker in (lambda ctx, config, shared: 0, local_worker):
         with pytest.raises(TypeError, match="move it to a .py module"):
             run_processes(worker, worker_contexts(0, 1), None)
+
+
+_ORPHAN_SCRIPT = """
+import multiprocessing, os, signal, sys, threading, time
+import torch
+from qlearn_lite.parallel import run_processes, worker_contexts
+from qlearn_lite.parallel_demos import DemoConfig, count_worker
+
+COUNTS = torch.zeros(2, dtype=torch.int64).share_memory_()
+
+def die():
+    while not bool((COUNTS > 0).all()):  # both workers are in their loops
+        time.sleep(0.05)
+    pids = [p.pid for p in multiprocessing.active_children()
+            if p.name.startswith("qlearn-lite-worker")]
+    with open(sys.argv[1], "w") as out:
+        out.write(" ".join(map(str, pids)))
+    os.kill(os.getpid(), signal.SIGKILL)  # no cleanup of any kind runs
+
+if __name__ == "__main__":
+    threading.Thread(target=die, daemon=True).start()
+    run_processes(count_worker, worker_contexts(0, 2), COUNTS,
+                  DemoConfig(steps=10**6, sleep_seconds=0.01))
+"""
+
+
+def _is_running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc (Linux)")
+def test_run_processes_children_end_when_the_parent_is_killed(tmp_path):
+    """A parent killed with SIGKILL (no cleanup) leaves no worker running."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "parent.py"
+    script.write_text(_ORPHAN_SCRIPT)
+    pid_file, log = tmp_path / "pids.txt", tmp_path / "stderr.txt"
+    # Output to files, not pipes: children that outlive the parent would hold
+    # a pipe open, and the call would wait for them instead of failing.
+    with log.open("w") as stderr:
+        parent = subprocess.run(
+            [sys.executable, str(script), str(pid_file)],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            timeout=120,
+            cwd=os.getcwd(),
+        )
+    assert parent.returncode == -signal.SIGKILL, log.read_text()
+    pids = [int(pid) for pid in pid_file.read_text().split()]
+    assert len(pids) == 2
+    # The children poll every 0.5 s and exit 2 s after noticing: allow 10 s.
+    deadline = time.monotonic() + 10.0
+    while any(_is_running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [pid for pid in pids if _is_running(pid)] == []
