@@ -264,3 +264,63 @@ def test_readme_counts_match_the_stubs_of_the_solution_edition(editions):
         word = "exercise" if stubs == 1 else "exercises"
         assert f"{path.name[:2]}: {stubs} {word}," in readme
     assert "[teacher's guide](docs/teaching.md)" in readme
+
+
+def _execute(notebook: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
+    """Run ``notebook`` in a fresh python3 kernel (quick mode), top to bottom."""
+    import os
+
+    from nbclient import NotebookClient
+
+    os.environ["QLEARN_LITE_QUICK"] = "1"  # the kernel inherits it
+    client = NotebookClient(
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(cwd)}},
+    )
+    return client.execute()
+
+
+def _stream_text(cell: nbformat.NotebookNode) -> str:
+    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+
+
+def test_student_exercise_blocks_run_in_a_kernel(editions):
+    """Every student notebook's exercise block runs in a real kernel: the stubs
+    define their functions, each check cell prints "not attempted" and nothing
+    raises. (The cells before the block are the course's own, which nbval
+    runs; ``test_student_notebook_is_valid_and_otherwise_unchanged`` checks
+    that they are unchanged.)"""
+    block = [nbformat.v4.new_code_cell("import numpy as np\nimport torch")]
+    for path in sorted(editions[1].glob("*.ipynb")):
+        for cell in cells(path):
+            if cell.metadata.get("qlearn_lite", {}).get("role") in ("stub", "check"):
+                block.append(cell)
+    stubs = {k for path in editions[1].glob("*.ipynb") for k in stub_functions(path)}
+    checks = {c.metadata["qlearn_lite"]["exercise"] for c in block[1:]}
+    assert checks == stubs and len(stubs) >= 19
+    ran = _execute(nbformat.v4.new_notebook(cells=block), editions[1])
+    for cell in ran.cells:
+        assert [o for o in cell.outputs if o.output_type == "error"] == []
+        if cell.metadata.get("qlearn_lite", {}).get("role") == "check":
+            key = cell.metadata["qlearn_lite"]["exercise"]
+            assert _stream_text(cell).startswith("✗ not attempted"), key
+
+
+def test_a_student_notebook_runs_top_to_bottom(editions):
+    """The student edition of notebook 01 executes in full (quick mode): it
+    reaches its first exercise, and its checkers report "not attempted"."""
+    path = editions[1] / "01_mdp_and_value_iteration.ipynb"
+    ran = _execute(nbformat.read(path, as_version=4), editions[1])
+    errors = [
+        o for c in ran.cells for o in c.get("outputs", []) if o.output_type == "error"
+    ]
+    assert errors == []
+    checks = [
+        _stream_text(c)
+        for c in ran.cells
+        if c.metadata.get("qlearn_lite", {}).get("role") == "check"
+    ]
+    assert len(checks) == 2
+    assert all(text.startswith("✗ not attempted") for text in checks), checks
