@@ -169,7 +169,10 @@ def main(argv: list[str] | None = None) -> int:
             seconds = (time_quick if args.quick else run)(path, args.timeout)
         except Exception as exc:  # report every notebook, fail at the end
             failed.append(path)
-            print(f"FAILED {path}: {type(exc).__name__}: {str(exc)[:2000]}")
+            text = str(exc)  # the cell's source, its output, then the error
+            if len(text) > 3000:
+                text = text[:800] + "\n[...]\n" + text[-2200:]
+            print(f"FAILED {path}: {type(exc).__name__}: {text}")
             continue
         print(f"  done in {seconds:.0f} s", flush=True)
     if failed:
