@@ -110,11 +110,13 @@ def run(path: Path, timeout: int) -> float:
     started = time.perf_counter()
     try:
         _execute(nb, path, timeout)
-    finally:
         seconds = time.perf_counter() - started
         record.update(
             mode="quick" if _quick_mode() else "full", runtime_seconds=round(seconds)
         )
+    finally:
+        # A failed run is stored too, so that its error can be read in place,
+        # but its runtime is not recorded: the record keeps the last full run.
         nb.metadata["qlearn_lite"] = record
         freeze_progress_bars(nb)
         update_header(nb, path.name)  # the Runtime line follows the new record
