@@ -25,11 +25,8 @@ from qlearn_lite.vectorized_dqn import (
     vectorized_dqn,
 )
 
-
-def needs_cuda(test):
-    """Marked ``cuda`` (``pytest -m cuda``) and skipped where there is no GPU."""
-    skip = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-    return pytest.mark.cuda(skip(test))
+# Marked ``cuda`` (``pytest -m cuda``); conftest.py skips it where there is no GPU.
+needs_cuda = pytest.mark.cuda
 
 
 @pytest.fixture(autouse=True)
