@@ -803,13 +803,14 @@ def n_step_transitions(
     * ``n_step`` steps waiting: the oldest is complete, with ``r_0 + gamma r_1
       + ... + gamma**(n-1) r_{n-1}``, bootstrapping from ``next_obs`` with
       ``discount = gamma**n``;
-    * terminated: every waiting step is complete, ``terminated=True``
-      (nothing to bootstrap);
+    * terminated: every waiting step is complete, ``terminated=True`` and
+      ``discount = 0`` (nothing to bootstrap);
     * truncated (a time limit): every waiting step is complete and
       bootstraps from ``next_obs`` with ``gamma**k``, ``k <= n`` its steps.
 
-    With ``n_step=1`` this is the plain transition (``discount = gamma``).
-    Sutton & Barto (2018), section 7.1.
+    Returns and discounts both come from ``n_step_returns``: the rule lives
+    there only. With ``n_step=1`` this is the plain transition (``discount =
+    gamma``, or 0 if terminated). Sutton & Barto (2018), section 7.1.
     """
     if not (terminated or truncated or len(window) == n_step):
         return []
@@ -823,7 +824,6 @@ def n_step_transitions(
     ready = []
     for i in range(count):
         first_obs, first_action, _ = window.popleft()
-        discount = gamma ** (length - i)
         ready.append(
             (
                 first_obs,
@@ -831,7 +831,7 @@ def n_step_transitions(
                 float(targets.returns[i]),
                 next_obs,
                 bool(terminated),
-                discount,
+                float(targets.discounts[i]),
             )
         )
     return ready

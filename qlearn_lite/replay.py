@@ -66,6 +66,7 @@ from qlearn_lite.utils import (
     check_int,
     check_memory,
     check_seed,
+    check_unit,
     child_seeds,
     get_device,
 )
@@ -220,6 +221,10 @@ def _check_reward(reward: Any) -> float:
     return check_finite("reward", _scalar(reward))
 
 
+def _check_discount(discount: Any) -> float:
+    return check_unit("discount (gamma**k)", _scalar(discount))
+
+
 def _check_terminated(terminated: Any) -> bool:
     value = _scalar(terminated)
     if isinstance(value, (bool, np.bool_)):
@@ -295,9 +300,11 @@ class ReplayBuffer:
             )
         self.rng = np.random.default_rng(None if seed is None else check_seed(seed))
         obs_nbytes = self.obs_dtype.itemsize * math.prod(self.obs_shape)
+        # What nbytes_per_transition will say: obs and next_obs, an int64
+        # action, a float32 reward, a bool flag and maybe a float32 discount.
         check_memory(
             f"a ReplayBuffer of {self.capacity} transitions",
-            self.capacity * (2 * obs_nbytes + 8 + 4 + 1),
+            self.capacity * (2 * obs_nbytes + 8 + 4 + 1 + (4 if discounts else 0)),
         )
         # np.zeros, not np.zeros_like: calloc'd pages are only touched when a
         # transition is first written there.
@@ -328,8 +335,9 @@ class ReplayBuffer:
         ``next_obs`` of shape ``[n, *obs_shape]`` and the others of shape
         ``[n]``; it is stored exactly as ``n`` single adds in order would be.
 
-        ``action`` must be an int >= 0, ``reward`` a finite number and
-        ``terminated`` a bool (``TypeError`` or ``ValueError`` otherwise);
+        ``action`` must be an int >= 0, ``reward`` a finite number,
+        ``terminated`` a bool and ``discount`` a number in [0, 1]
+        (``TypeError`` or ``ValueError`` otherwise);
         observations must have the buffer's shape and values that its dtype
         keeps (no 1.7 into an int buffer, no 300 into a uint8 one).
         """
@@ -352,6 +360,10 @@ class ReplayBuffer:
                 reward = _check_reward(reward)
             if type(terminated) is not bool:
                 terminated = _check_terminated(terminated)
+            if self.discounts is not None and not (
+                type(discount) is float and 0.0 <= discount <= 1.0
+            ):
+                discount = _check_discount(discount)
             if obs.dtype != self.obs_dtype:
                 self._check_obs_dtype("obs", obs)
             next_obs = self._check_obs("next_obs", next_obs, ())
@@ -402,9 +414,19 @@ class ReplayBuffer:
 
     @staticmethod
     def _check_columns(
-        actions: np.ndarray, rewards: np.ndarray, terminated: np.ndarray
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        terminated: np.ndarray,
+        discounts: np.ndarray | None = None,
     ) -> None:
         """The checks of a single add, on a batch's columns (whole arrays)."""
+        if discounts is not None:
+            if discounts.dtype.kind not in "iuf":
+                raise TypeError(
+                    f"discount must be numbers in [0, 1], got dtype {discounts.dtype}"
+                )
+            if not ((discounts >= 0) & (discounts <= 1)).all():  # NaN fails
+                raise ValueError("discount must be numbers in [0, 1] (gamma**k)")
         if actions.dtype.kind not in "iu":
             raise TypeError(f"action must be ints >= 0, got dtype {actions.dtype}")
         if actions.size and actions.min() < 0:

@@ -361,12 +361,9 @@ class TorchCartPole:
         if self.max_episode_steps is None:
             raise ValueError("TorchCartPole needs a time limit, got None (use 500)")
         self.seed = check_seed(seed)
-        # The state and about a dozen temporaries of one number per cart in
-        # step (cos, sin, accelerations, observations, flags, start states).
-        itemsize = torch.finfo(dtype).bits // 8
         check_memory(
             f"TorchCartPole with {self.num_envs} carts",
-            self.num_envs * (16 * itemsize + 64),
+            self.nbytes_for(self.num_envs, dtype),
             self.device,
         )
         self.generator = _make_generator(self.device, self.seed)
@@ -414,6 +411,13 @@ class TorchCartPole:
         )
         """``int64 [num_envs]``: steps taken in each cart's current episode."""
         self._needs_reset = True
+
+    @staticmethod
+    def nbytes_for(num_envs: int, dtype: torch.dtype = torch.float64) -> int:
+        """Bytes ``num_envs`` carts take while stepping, estimated: the state and
+        about a dozen temporaries of one number per cart in :meth:`step` (cos,
+        sin, accelerations, observations, flags, start states)."""
+        return num_envs * (16 * (torch.finfo(dtype).bits // 8) + 64)
 
     def __repr__(self) -> str:
         return (

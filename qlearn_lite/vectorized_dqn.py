@@ -33,6 +33,7 @@ import dataclasses
 import math
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -43,7 +44,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from qlearn_lite.dqn import (
+    LOSSES,
     QNetwork,
+    _check_device_name,
+    _check_hidden,
     first_reach,
     hard_update,
     new_q_network,
@@ -60,7 +64,9 @@ from qlearn_lite.parallel import (
 from qlearn_lite.replay import n_step_returns
 from qlearn_lite.tabular import LinearSchedule, linear_schedule
 from qlearn_lite.utils import (
+    check_finite,
     check_int,
+    check_memory,
     check_number,
     check_seed,
     check_unit,
@@ -80,6 +86,7 @@ __all__ = [
     "VectorizedDQNResult",
     "greedy_returns",
     "gymnasium_start_states",
+    "memory_estimate",
     "OverlapProfile",
     "n_step_dqn_loss",
     "overlap_profile",
@@ -94,6 +101,18 @@ def _synchronize(device: torch.device) -> None:
 
 
 # ===================================================================== config
+def _min_learning_starts(n_step: int, num_envs: int) -> int:
+    """The smallest ``learning_starts`` whose first update finds the buffer filled.
+
+    :class:`NStepWindow` stores its first transitions at vector step
+    ``n_step`` (``n_step - 1`` steps after they happened); the first update
+    samples at vector step ``ceil(learning_starts / num_envs) + 1``. So
+    ``ceil(learning_starts / num_envs) >= n_step - 1``, i.e. ``learning_starts
+    >= (n_step - 2) * num_envs + 1`` for ``n_step >= 2``, and 0 for ``n_step = 1``.
+    """
+    return 0 if n_step == 1 else (n_step - 2) * num_envs + 1
+
+
 @dataclass(frozen=True)
 class VectorizedDQNConfig:
     """Every hyperparameter of :func:`vectorized_dqn` (DQN on TorchCartPole).
@@ -119,9 +138,13 @@ class VectorizedDQNConfig:
     batch_size: int = 256
     """Transitions per gradient step, sampled uniformly from the buffer."""
     buffer_size: int = 100_000
-    """Replay capacity in transitions (rounded up to a multiple of num_envs)."""
+    """Replay capacity in transitions, rounded up to a multiple of num_envs
+    (a warning when that adds more than 10 %: ``buffer_size=100_000`` with
+    ``num_envs=2**22`` would keep 4,194,304 rows)."""
     learning_starts: int = 2_000
-    """Env steps collected (mostly at random) before the first update."""
+    """Env steps collected (mostly at random) before the first update; at least
+    ``(n_step - 2) * num_envs + 1`` (for ``n_step >= 2``), so that the first
+    update finds n-step transitions stored."""
     updates_per_step: int = 1
     """Gradient steps per vector step (``updates_per_step / num_envs`` per env
     step)."""
@@ -176,8 +199,15 @@ class VectorizedDQNConfig:
     """``"auto"``, ``"cpu"`` or ``"cuda"``: envs, buffer and networks all live there."""
 
     def __post_init__(self) -> None:
+        # Every field is checked here, once, and stored as a plain Python value
+        # (numpy scalars such as np.int64(1) or np.float32(0.9) are accepted),
+        # so that a bad value fails at construction, not deep inside torch at
+        # the first update or evaluation.
         def name(field_name: str) -> str:
             return f"VectorizedDQNConfig.{field_name}"
+
+        def put(field_name: str, value: Any) -> None:
+            object.__setattr__(self, field_name, value)
 
         for key in (
             "num_envs",
@@ -192,36 +222,46 @@ class VectorizedDQNConfig:
             "actor_sync_every",
             "n_step",
         ):
-            object.__setattr__(self, key, check_int(name(key), getattr(self, key)))
+            put(key, check_int(name(key), getattr(self, key)))
         for key in ("learning_starts", "eps_decay_steps"):
-            value = check_int(name(key), getattr(self, key), minimum=0)
-            object.__setattr__(self, key, value)
-        for key in ("seed", "eval_seed"):
-            try:
-                object.__setattr__(self, key, check_seed(getattr(self, key)))
-            except (TypeError, ValueError) as error:
-                raise type(error)(f"{name(key)}: {error}") from None
+            put(key, check_int(name(key), getattr(self, key), minimum=0))
+        for key in ("seed", "eval_seed"):  # below 2**64: torch's limit
+            put(key, check_seed(getattr(self, key), name(key)))
+        # NaN and values outside [0, 1] fail; epsilon moves between eps_start
+        # and eps_end only, so the schedule stays in [0, 1] too.
         for key in ("gamma", "tau", "eps_start", "eps_end"):
-            object.__setattr__(self, key, check_unit(name(key), getattr(self, key)))
-        object.__setattr__(
-            self, "lr", check_number(name("lr"), self.lr, 0, math.inf, low_open=True)
-        )
-        if self.loss not in ("huber", "mse"):
-            raise ValueError(
-                f"{name('loss')} must be 'huber' or 'mse', got {self.loss!r}"
-            )
-        for key in ("max_grad_norm", "max_seconds", "stop_at_return"):
+            put(key, check_unit(name(key), getattr(self, key)))
+        put("lr", check_number(name("lr"), self.lr, 0, math.inf, True, True))
+        for key in ("max_grad_norm", "max_seconds"):
             value = getattr(self, key)
             if value is not None:
-                low = -math.inf if key == "stop_at_return" else 0
-                value = check_number(name(key), value, low, math.inf, low_open=True)
-                object.__setattr__(self, key, value)
+                put(key, check_number(name(key), value, 0, math.inf, True, True))
+        if self.stop_at_return is not None:
+            put(
+                "stop_at_return",
+                check_finite(name("stop_at_return"), self.stop_at_return),
+            )
+        if not isinstance(self.loss, str) or self.loss not in LOSSES:
+            raise ValueError(
+                f"{name('loss')} must be one of {LOSSES}, got {self.loss!r}"
+            )
         for key in ("double", "asynchronous"):
-            if not isinstance(getattr(self, key), bool):
-                raise TypeError(
-                    f"{name(key)} must be True or False, got {getattr(self, key)!r}"
-                )
-        object.__setattr__(self, "hidden", tuple(self.hidden))
+            value = getattr(self, key)
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{name(key)} must be True or False, got {value!r}")
+            put(key, bool(value))
+        put("hidden", _check_hidden(self.hidden, name("hidden")))
+        _check_device_name(self.device, name("device"))
+        put("device", str(self.device))
+        minimum = _min_learning_starts(self.n_step, self.num_envs)
+        if self.learning_starts < minimum:
+            raise ValueError(
+                f"{name('learning_starts')} must be >= {minimum} with "
+                f"n_step={self.n_step} and num_envs={self.num_envs} (the first "
+                "n-step transitions are stored at vector step n_step, the first "
+                "update samples at vector step ceil(learning_starts / num_envs) "
+                f"+ 1), got {self.learning_starts}"
+            )
 
     def replace(self, **changes: Any) -> VectorizedDQNConfig:
         """A copy with some fields changed: ``config.replace(seed=1)``."""
@@ -265,24 +305,68 @@ class DeviceReplayBuffer:
     so nothing is read back from the device.
 
     ``add`` takes ``num_envs`` rows at once; the capacity is rounded up to a
-    multiple of ``num_envs`` so that a batch never wraps around the end.
+    multiple of ``num_envs`` so that a batch never wraps around the end (a
+    ``UserWarning`` when that adds more than :data:`ROUNDING_WARN_FRACTION`
+    of the rows asked for).
+
+    Memory is estimated before anything is allocated
+    (:meth:`nbytes_for`): ``ValueError`` when the buffer would not fit on
+    the device, a ``ResourceWarning`` above
+    :data:`qlearn_lite.utils.MEMORY_WARN_BYTES` (1 GiB). The tensors are
+    allocated uninitialised (``torch.empty``): only rows already written are
+    ever sampled, and on the CPU the pages of rows never written are never
+    touched.
     """
 
+    ROUNDING_WARN_FRACTION = 0.1
+    """Warn when rounding the capacity up adds more than this share of rows."""
+
     def __init__(
-        self, capacity: int, num_envs: int, obs_dim: int, device: torch.device
+        self,
+        capacity: int,
+        num_envs: int,
+        obs_dim: int,
+        device: str | torch.device = "cpu",
     ) -> None:
         self.num_envs = check_int("num_envs", num_envs)
-        capacity = check_int("capacity", capacity)
-        self.capacity = math.ceil(capacity / num_envs) * num_envs
-        self.device = device
-        self.obs = torch.zeros(self.capacity, obs_dim, device=device)
-        self.actions = torch.zeros(self.capacity, dtype=torch.int64, device=device)
-        self.rewards = torch.zeros(self.capacity, device=device)
-        self.next_obs = torch.zeros(self.capacity, obs_dim, device=device)
-        self.terminated = torch.zeros(self.capacity, device=device)
-        self.discounts = torch.zeros(self.capacity, device=device)
+        requested = check_int("capacity", capacity)
+        obs_dim = check_int("obs_dim", obs_dim)
+        self.device = get_device(device)
+        self.capacity = self.rows_for(requested, self.num_envs)
+        if self.capacity - requested > self.ROUNDING_WARN_FRACTION * requested:
+            warnings.warn(
+                f"a replay buffer of {requested:,} transitions for {self.num_envs:,} "
+                f"envs keeps {self.capacity:,} (a whole number of vector steps, "
+                f"{self.capacity / requested:.3g} times the transitions asked "
+                "for); ask for a multiple of num_envs, or fewer envs",
+                UserWarning,
+                stacklevel=2,
+            )
+        check_memory(
+            f"a replay buffer of {self.capacity:,} transitions",
+            self.nbytes_for(requested, self.num_envs, obs_dim),
+            self.device,
+        )
+        rows, device = self.capacity, self.device
+        self.obs = torch.empty(rows, obs_dim, device=device)
+        self.actions = torch.empty(rows, dtype=torch.int64, device=device)
+        self.rewards = torch.empty(rows, device=device)
+        self.next_obs = torch.empty(rows, obs_dim, device=device)
+        self.terminated = torch.empty(rows, device=device)
+        self.discounts = torch.empty(rows, device=device)
         self.position = 0
         self.size = 0
+
+    @staticmethod
+    def rows_for(capacity: int, num_envs: int) -> int:
+        """The rows kept for ``capacity``: rounded up to a multiple of num_envs."""
+        return math.ceil(capacity / num_envs) * num_envs
+
+    @classmethod
+    def nbytes_for(cls, capacity: int, num_envs: int, obs_dim: int) -> int:
+        """Bytes the buffer will take: per row two float32 observations, an
+        int64 action and three float32 numbers (reward, terminated, discount)."""
+        return cls.rows_for(capacity, num_envs) * (2 * 4 * obs_dim + 8 + 3 * 4)
 
     def __len__(self) -> int:
         return self.size
@@ -312,6 +396,8 @@ class DeviceReplayBuffer:
 
     def sample(self, batch_size: int, generator: torch.Generator) -> DeviceBatch:
         """``batch_size`` transitions drawn uniformly (with replacement)."""
+        if self.size == 0:  # a Python int: no host sync
+            raise ValueError("cannot sample from an empty replay buffer: add first")
         index = torch.randint(
             0, self.size, (batch_size,), generator=generator, device=self.device
         )
@@ -641,6 +727,51 @@ def _fused_if_supported(device: torch.device) -> dict[str, bool]:
     return {}
 
 
+def memory_estimate(config: VectorizedDQNConfig) -> dict[str, int]:
+    """Bytes the largest pieces of a :func:`vectorized_dqn` run take on its
+    device, estimated from the config before anything is allocated.
+
+    ``"carts"``: :meth:`TorchCartPole.nbytes_for`; ``"replay buffer"``:
+    :meth:`DeviceReplayBuffer.nbytes_for` (after rounding up to a multiple of
+    ``num_envs``); ``"n-step window"``: the ``n_step`` vector steps
+    :class:`NStepWindow` keeps (two float32 observations, an int64 action, a
+    float32 reward and two flags per env) and the stacked copies its ``add``
+    makes of them, about as much again; ``"acting"``: one vector step's
+    observations, actions and flags and the Q-network's activations for
+    ``num_envs`` rows (the widest two layers, float32); ``"learning"``: a
+    minibatch and the activations and gradients of a double-DQN update on it
+    (``2 * batch_size`` rows forward and backward, plus the target's pass);
+    ``"networks"``: the online, target and actor copies, the gradients and
+    Adam's two moments. With ``num_envs=2**22`` the carts, the window and the
+    acting pass dominate (gigabytes), whatever ``buffer_size``.
+    """
+    if not isinstance(config, VectorizedDQNConfig):
+        raise TypeError(
+            f"config must be a VectorizedDQNConfig, got {type(config).__name__}"
+        )
+    envs, obs_dim = config.num_envs, TorchCartPole.obs_dim
+    n_actions = TorchCartPole.n_actions
+    widths = (obs_dim, *config.hidden, n_actions)
+    obs_bytes = 4 * obs_dim
+    step_bytes = 2 * obs_bytes + 8 + 4 + 2  # obs, final_obs, action, reward, flags
+    window = 0 if config.n_step == 1 else 2 * config.n_step * envs * step_bytes
+    widest_two = sum(sorted(widths)[-2:])
+    rows = 2 * config.batch_size if config.double else config.batch_size
+    parameters = sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    return {
+        "carts": TorchCartPole.nbytes_for(envs),
+        "replay buffer": DeviceReplayBuffer.nbytes_for(
+            config.buffer_size, envs, obs_dim
+        ),
+        "n-step window": window,
+        "acting": envs * (3 * obs_bytes + 24 + 4 * widest_two),
+        "learning": config.batch_size * (2 * obs_bytes + 20)
+        + rows * 4 * 3 * sum(widths)
+        + config.batch_size * 4 * sum(widths),
+        "networks": 4 * parameters * 6,
+    }
+
+
 class _Training:
     """What the actor and the learner share (the ``shared`` of the workers).
 
@@ -656,8 +787,26 @@ class _Training:
     def __init__(self, config: VectorizedDQNConfig, device: torch.device) -> None:
         self.config = config
         self.device = device
+        # The whole run's memory, checked (and warned about) once, before any
+        # of it is allocated; the parts' own checks below would only repeat
+        # the warning, so they are silenced.
+        parts = memory_estimate(config)
+        check_memory(
+            f"vectorized_dqn with {config.num_envs:,} envs ("
+            + ", ".join(
+                f"{name} {nbytes / 2**20:,.0f} MiB" for name, nbytes in parts.items()
+            )
+            + ")",
+            sum(parts.values()),
+            device,
+        )
         seeds = child_seeds(config.seed, 4)
-        self.env = TorchCartPole(config.num_envs, device=device, seed=seeds[1])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            self.env = TorchCartPole(config.num_envs, device=device, seed=seeds[1])
+            self.buffer = DeviceReplayBuffer(
+                config.buffer_size, config.num_envs, TorchCartPole.obs_dim, device
+            )
         self.actor_generator = torch.Generator(device=device).manual_seed(seeds[2])
         self.learner_generator = torch.Generator(device=device).manual_seed(seeds[3])
         obs_dim, n_actions = TorchCartPole.obs_dim, TorchCartPole.n_actions
@@ -674,9 +823,6 @@ class _Training:
         self.actor_params = list(self.actor_net.parameters())
         self.optimizer = torch.optim.Adam(
             self.q_net.parameters(), lr=config.lr, **_fused_if_supported(device)
-        )
-        self.buffer = DeviceReplayBuffer(
-            config.buffer_size, config.num_envs, obs_dim, device
         )
         self.window = NStepWindow(config.n_step, config.gamma)
         self.epsilon = config.epsilon_schedule()
@@ -892,6 +1038,13 @@ def vectorized_dqn(
     CartPole only: the evaluation replays Gymnasium's CartPole-v1 start
     states (see the module docstring).
 
+    Memory is checked before anything is allocated (:func:`memory_estimate`):
+    ``ValueError`` when the run would not fit in the device's available
+    memory, a ``ResourceWarning`` above
+    :data:`qlearn_lite.utils.MEMORY_WARN_BYTES` (1 GiB; Binder gives a
+    notebook 2 GB), and a ``UserWarning`` when rounding ``buffer_size`` up to
+    a multiple of ``num_envs`` adds more than 10 % to it.
+
     Errors and Ctrl-C follow :func:`~qlearn_lite.parallel.run_threads`: an
     error in either worker stops both and is raised as
     :class:`~qlearn_lite.parallel.WorkerError` (its ``__cause__`` is the
@@ -903,6 +1056,8 @@ def vectorized_dqn(
         raise TypeError(
             f"config must be a VectorizedDQNConfig, got {type(config).__name__}"
         )
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True or False, got {progress!r}")
     device = get_device(config.device)
     training = _Training(config, device)
     workers = 2 if config.asynchronous else 1
@@ -1023,6 +1178,10 @@ def overlap_profile(
     loop does the two in turn; an actor thread can at best hide the shorter
     behind the longer: :attr:`OverlapProfile.overlap_bound`.
     """
+    if not isinstance(config, VectorizedDQNConfig):
+        raise TypeError(
+            f"config must be a VectorizedDQNConfig, got {type(config).__name__}"
+        )
     vector_steps = check_int("vector_steps", vector_steps)
     config = config.replace(asynchronous=False)
     training = _Training(config, get_device(config.device))

@@ -1,5 +1,6 @@
-"""Shared fixtures: Ctrl-C raises KeyboardInterrupt in every test, and one
-local Ray instance for the whole test session."""
+"""Shared fixtures: Ctrl-C raises KeyboardInterrupt in every test, one
+local Ray instance for the whole test session, and tests marked ``cuda``
+skipped where there is no GPU."""
 
 from __future__ import annotations
 
@@ -7,6 +8,19 @@ import importlib.util
 import signal
 
 import pytest
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` skip, with the reason shown by ``-ra``, where torch
+    sees no CUDA GPU; ``pytest -m cuda`` selects them on a machine with one."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if item.get_closest_marker("cuda") is not None:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True, scope="session")

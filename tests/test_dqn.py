@@ -92,6 +92,7 @@ def test_n_step_terminal_flushes_with_partial_sums():
     window = steps(1.0, 2.0, 4.0)
     ready = n_step_transitions(window, np.array([7.0]), True, False, 3, 0.5)
     assert [r[2] for r in ready] == [1 + 0.5 * 2 + 0.25 * 4, 2 + 0.5 * 4, 4.0]
+    assert [r[5] for r in ready] == [0.0, 0.0, 0.0]  # nothing to bootstrap
     assert all(r[4] for r in ready) and len(window) == 0
 
 
@@ -105,11 +106,41 @@ def test_n_step_truncation_bootstraps_every_waiting_step():
     assert all(r[3][0] == 5.0 for r in ready) and len(window) == 0
 
 
+def test_n_step_discounts_over_episodes_cut_mid_window_by_hand():
+    """Discounts along a stream: gamma^3 while full, gamma^k at a time limit
+    that cuts the window short, 0 at a terminal state (gamma = 0.5, n = 3)."""
+    stream = [  # (reward, terminated, truncated) of three episodes
+        *[(1.0, False, False)] * 3, (1.0, False, True),  # time limit at step 4
+        (1.0, False, False), (1.0, False, True),  # time limit after 2 steps
+        (1.0, False, False), (1.0, True, False),  # terminal after 2 steps
+    ]  # fmt: skip
+    window, stored = deque(), []
+    for step, (reward, terminated, truncated) in enumerate(stream):
+        window.append((np.array([float(step)]), 0, reward))
+        for obs, _, n_step_return, next_obs, term, discount in n_step_transitions(
+            window, np.array([step + 1.0]), terminated, truncated, 3, 0.5
+        ):
+            stored.append((obs[0], next_obs[0], n_step_return, term, discount))
+    assert stored == [
+        (0.0, 3.0, 1.75, False, 0.125),  # full window: gamma^3
+        (1.0, 4.0, 1.75, False, 0.125),  # the time limit fills this window
+        (2.0, 4.0, 1.5, False, 0.25),  # cut after 2 steps: gamma^2
+        (3.0, 4.0, 1.0, False, 0.5),  # cut after 1 step: gamma
+        (4.0, 6.0, 1.5, False, 0.25),  # an episode shorter than n
+        (5.0, 6.0, 1.0, False, 0.5),
+        (6.0, 8.0, 1.5, True, 0.0),  # terminal: no bootstrap, discount 0
+        (7.0, 8.0, 1.0, True, 0.0),
+    ]
+
+
 def test_one_step_is_the_plain_transition():
     """n_step=1 stores (s, a, r, s', terminated) unchanged."""
     window = steps(3.0)
     ready = n_step_transitions(window, np.array([1.0]), True, False, 1, 0.99)
     assert ready[0][2] == 3.0 and ready[0][4] is True and ready[0][3][0] == 1.0
+    assert ready[0][5] == 0.0  # terminated
+    ready = n_step_transitions(steps(3.0), np.array([1.0]), False, False, 1, 0.99)
+    assert ready[0][5] == 0.99
 
 
 # -------------------------------------------------------------------- dqn_loss

@@ -100,7 +100,7 @@ def test_sample_dtypes_shapes_and_device():
     assert {tensor.device.type for tensor in batch} == {"cpu"}
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.cuda
 def test_sample_on_cuda():
     """sample(device='cuda') puts every field on the GPU."""
     buffer = ReplayBuffer(10, (4,), seed=0)
@@ -390,6 +390,18 @@ REPLAY = dict(alpha=0.1, gamma=0.9, epsilon=0.1, progress=False)
          ValueError, "reward must be finite"),
         (lambda: _filled().add(BATCH, [0, 1], [0, 0], BATCH, [0, 2]), TypeError,
          "terminated must be bools"),
+        (lambda: ReplayBuffer(4, (1,), discounts=True).add([0], 0, 0.0, [1], False,
+                                                            1.5), ValueError,
+         r"discount \(gamma\*\*k\) must be in \[0, 1\], got 1.5"),
+        (lambda: ReplayBuffer(4, (1,), discounts=True).add([0], 0, 0.0, [1], False,
+                                                            math.nan), ValueError,
+         r"discount \(gamma\*\*k\) must be in \[0, 1\], got nan"),
+        (lambda: ReplayBuffer(4, (1,), discounts=True).add([0], 0, 0.0, [1], False,
+                                                            "0.9"), TypeError,
+         "discount .* must be a number"),
+        (lambda: ReplayBuffer(4, (1,), discounts=True).add(
+            BATCH[:, :1], [0, 1], [0, 0], BATCH[:, :1], [False, False], [0.5, 2.0]),
+         ValueError, r"discount must be numbers in \[0, 1\]"),
         (lambda: _filled().sample(0), ValueError, "batch_size must be an int >= 1"),
         (lambda: _filled().sample(2.0), TypeError, "batch_size"),
         (lambda: _filled().sample(2, device="gpu"), ValueError, "device must be"),
@@ -440,3 +452,8 @@ def test_replay_buffer_memory_is_checked_before_allocating(monkeypatch):
     monkeypatch.setattr(utils, "available_memory", lambda device="cpu": 10_000)
     with pytest.raises(ValueError, match="needs .* available"):
         ReplayBuffer(1_000, (4,))
+    # The estimate is the buffer's own size, discounts included: 49 bytes a row.
+    monkeypatch.setattr(utils, "MEMORY_WARN_BYTES", 2**30)
+    assert ReplayBuffer(204, (4,), discounts=True).nbytes == 204 * 49 <= 10_000
+    with pytest.raises(ValueError, match="needs 0.0 MiB but only"):
+        ReplayBuffer(205, (4,), discounts=True)  # 10,045 bytes

@@ -271,7 +271,7 @@ def test_get_device_cuda_without_gpu_is_an_error(name):
         utils.get_device(name)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.cuda
 def test_get_device_cuda_with_gpu():
     """With a GPU, 'cuda' resolves to it."""
     assert utils.get_device("cuda").type == "cuda"

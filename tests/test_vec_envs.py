@@ -14,11 +14,8 @@ from qlearn_lite import vec_envs
 from qlearn_lite.tabular import greedy_policy, success_probability, value_iteration
 from qlearn_lite.vec_envs import AUTORESET_MODE, TorchCartPole, TorchTabularEnv
 
-
-def needs_cuda(test):
-    """Marked ``cuda`` (``pytest -m cuda``) and skipped where there is no GPU."""
-    skip = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-    return pytest.mark.cuda(skip(test))
+# Marked ``cuda`` (``pytest -m cuda``); conftest.py skips it where there is no GPU.
+needs_cuda = pytest.mark.cuda
 
 
 THETA_LIMIT = 12 * 2 * math.pi / 360

@@ -25,11 +25,8 @@ from qlearn_lite.vectorized_dqn import (
     vectorized_dqn,
 )
 
-
-def needs_cuda(test):
-    """Marked ``cuda`` (``pytest -m cuda``) and skipped where there is no GPU."""
-    skip = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-    return pytest.mark.cuda(skip(test))
+# Marked ``cuda`` (``pytest -m cuda``); conftest.py skips it where there is no GPU.
+needs_cuda = pytest.mark.cuda
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +46,8 @@ def worker_threads() -> list[threading.Thread]:
 # ============================================================ replay buffer
 def test_device_replay_buffer_rounds_capacity_wraps_and_keeps_rows_together():
     """Capacity rounds up to num_envs; old rows are overwritten; rows stay paired."""
-    buffer = DeviceReplayBuffer(10, num_envs=4, obs_dim=2, device=torch.device("cpu"))
+    with pytest.warns(UserWarning, match="10 transitions for 4 envs keeps 12"):
+        buffer = DeviceReplayBuffer(10, num_envs=4, obs_dim=2, device="cpu")
     assert buffer.capacity == 12
     for step in range(4):  # 16 transitions into 12 slots
         ids = torch.arange(4) + 4 * step
@@ -399,6 +397,163 @@ def test_vectorized_dqn_config_rejects_bad_values():
         vectorized_dqn({"num_envs": 4})
     with pytest.raises(ValueError, match="device must be"):
         vectorized_dqn(SMALL.replace(device="quantum"), progress=False)
+
+
+INF, NAN = float("inf"), float("nan")
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "phrase"),
+    [
+        ({"lr": INF}, ValueError, r"VectorizedDQNConfig.lr must be in \(0, inf\)"),
+        ({"lr": NAN}, ValueError, "VectorizedDQNConfig.lr must be in"),
+        ({"lr": "1e-3"}, TypeError, "VectorizedDQNConfig.lr must be a number"),
+        ({"seed": 2**64}, ValueError, "VectorizedDQNConfig.seed must be .* below 2"),
+        ({"seed": -1}, ValueError, "VectorizedDQNConfig.seed must be a non-negative"),
+        ({"seed": 1.0}, TypeError, "VectorizedDQNConfig.seed must be a non-negative"),
+        ({"eval_seed": 2**64}, ValueError, "eval_seed must be .* below 2\\*\\*64"),
+        ({"eval_seed": -3}, ValueError, "VectorizedDQNConfig.eval_seed must be a non"),
+        (
+            {"n_step": 5, "num_envs": 8, "learning_starts": 24},
+            ValueError,
+            "learning_starts must be >= 25 with n_step=5 and num_envs=8",
+        ),
+        (
+            {"n_step": 2, "num_envs": 8, "learning_starts": 0},
+            ValueError,
+            "learning_starts must be >= 1 with n_step=2",
+        ),
+        ({"eps_start": 5.0}, ValueError, r"eps_start must be in \[0, 1\], got 5.0"),
+        ({"eps_end": NAN}, ValueError, r"eps_end must be in \[0, 1\], got nan"),
+        ({"eps_end": -0.1}, ValueError, r"eps_end must be in \[0, 1\]"),
+        ({"gamma": NAN}, ValueError, r"gamma must be in \[0, 1\]"),
+        ({"tau": 2}, ValueError, r"tau must be in \[0, 1\]"),
+        ({"max_grad_norm": INF}, ValueError, "max_grad_norm must be in"),
+        ({"max_grad_norm": "10"}, TypeError, "max_grad_norm must be a number"),
+        ({"max_seconds": NAN}, ValueError, "max_seconds must be in"),
+        ({"stop_at_return": INF}, ValueError, "stop_at_return must be finite"),
+        ({"hidden": (64, 0)}, ValueError, "hidden must be a tuple of ints >= 1"),
+        ({"hidden": "64"}, TypeError, "hidden must be a tuple of ints >= 1"),
+        ({"device": "tpu"}, ValueError, "device must be 'auto', 'cpu', 'cuda'"),
+        ({"device": 0}, TypeError, "device must be 'auto', 'cpu', 'cuda'"),
+        ({"double": "yes"}, TypeError, "double must be True or False"),
+        ({"loss": None}, ValueError, "loss must be one of"),
+        ({"num_envs": True}, TypeError, "num_envs must be an int >= 1"),
+        ({"eps_decay_steps": -1}, ValueError, "eps_decay_steps must be an int >= 0"),
+    ],
+)
+def test_vectorized_dqn_config_names_each_bad_value(changes, error, phrase):
+    """Each bad field fails at construction, naming it, the expected and the given."""
+    with pytest.raises(error, match=phrase):
+        VectorizedDQNConfig(**changes)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "phrase"),
+    [
+        (lambda: vectorized_dqn(SMALL, progress="no"), TypeError, "progress must"),
+        (
+            lambda: vectorized_dqn_module.overlap_profile({"num_envs": 4}),
+            TypeError,
+            "config must be a VectorizedDQNConfig, got dict",
+        ),
+        (
+            lambda: vectorized_dqn_module.memory_estimate(None),
+            TypeError,
+            "config must be a VectorizedDQNConfig, got NoneType",
+        ),
+        (lambda: DeviceReplayBuffer(0, 4, 2), ValueError, "capacity must be an int"),
+        (lambda: DeviceReplayBuffer(8, 4, 2.0), TypeError, "obs_dim must be an int"),
+        (
+            lambda: DeviceReplayBuffer(8, 4, 2).sample(4, torch.Generator()),
+            ValueError,
+            "cannot sample from an empty replay buffer",
+        ),
+    ],
+)
+def test_vectorized_dqn_functions_name_each_bad_argument(call, error, phrase):
+    """The entry points and the device buffer raise clearly on bad arguments."""
+    with pytest.raises(error, match=phrase):
+        call()
+
+
+def test_vectorized_dqn_config_accepts_numpy_scalars_and_stores_python_values():
+    """np.int64 seeds, np.float32 rates and np.bool_ flags are legal values."""
+    config = VectorizedDQNConfig(
+        num_envs=np.int32(4),
+        seed=np.int64(1),
+        eval_seed=np.uint64(2**64 - 1),
+        gamma=np.float32(0.5),
+        lr=np.float64(1e-3),
+        learning_starts=np.int64(9),
+        n_step=np.int64(4),
+        double=np.bool_(False),
+        hidden=[np.int64(8)],
+    )
+    values = (config.num_envs, config.seed, config.eval_seed, config.gamma)
+    assert values == (4, 1, 2**64 - 1, 0.5)
+    assert (config.lr, config.learning_starts, config.double) == (1e-3, 9, False)
+    assert config.hidden == (8,)
+    assert [type(v) for v in (*values, config.lr, config.double)] == [
+        int, int, int, float, float, bool,
+    ]  # fmt: skip
+
+
+def test_the_smallest_learning_starts_accepted_trains():
+    """learning_starts = (n_step - 2) * num_envs + 1 finds data at its first update."""
+    config = SMALL.replace(
+        n_step=5, learning_starts=25, total_steps=240, eval_every=240, eval_episodes=1
+    )
+    history = vectorized_dqn(config.replace(asynchronous=False), progress=False).history
+    assert history.updates == 30 - 4  # one per vector step after the 4th
+    with pytest.raises(ValueError, match=">= 25"):
+        config.replace(learning_starts=24)
+
+
+def test_memory_estimate_of_a_huge_run_by_hand():
+    """2**22 envs: the buffer rounds up to 4,194,304 rows of 52 bytes each."""
+    envs = 2**22
+    parts = vectorized_dqn_module.memory_estimate(
+        VectorizedDQNConfig(
+            num_envs=envs, buffer_size=100_000, learning_starts=envs * 4
+        )
+    )
+    assert parts["replay buffer"] == envs * (2 * 16 + 8 + 12)
+    assert parts["carts"] == envs * (16 * 8 + 64)  # float64 physics
+    assert parts["n-step window"] == 2 * 5 * envs * (2 * 16 + 8 + 4 + 2)
+    assert sum(parts.values()) > 4 * 2**30  # gigabytes: the envs dominate
+
+
+def test_a_run_beyond_available_memory_fails_before_allocating(monkeypatch):
+    """Above the memory available, ValueError names the parts; nothing is built."""
+    monkeypatch.setattr("qlearn_lite.utils.available_memory", lambda device: 2**31)
+
+    def nothing_built(*args, **kwargs):
+        raise AssertionError("allocated before the memory check")
+
+    monkeypatch.setattr(vectorized_dqn_module.TorchCartPole, "__init__", nothing_built)
+    monkeypatch.setattr(
+        vectorized_dqn_module.DeviceReplayBuffer, "__init__", nothing_built
+    )
+    config = VectorizedDQNConfig(
+        num_envs=2**22, learning_starts=2**24, device="cpu", stop_at_return=None
+    )
+    with pytest.raises(ValueError) as error:
+        vectorized_dqn(config, progress=False)
+    message = str(error.value)
+    assert message.startswith("vectorized_dqn with 4,194,304 envs (carts 768 MiB,")
+    assert "but only 2.00 GiB are available on cpu" in message
+
+
+def test_a_large_run_warns_once_and_a_small_rounding_does_not(monkeypatch, recwarn):
+    """Above the warning threshold: one ResourceWarning for the whole run."""
+    monkeypatch.setattr("qlearn_lite.utils.MEMORY_WARN_BYTES", 10_000)
+    vectorized_dqn_module._Training(SMALL, torch.device("cpu"))
+    messages = [str(w.message) for w in recwarn if w.category is ResourceWarning]
+    assert len(messages) == 1 and messages[0].startswith("vectorized_dqn with 8 envs")
+    recwarn.clear()
+    DeviceReplayBuffer(1_000, num_envs=24, obs_dim=4)  # 1,008 rows: under 10 % more
+    assert not [w for w in recwarn if w.category is UserWarning]
 
 
 # ===================================================================== CUDA
