@@ -709,3 +709,28 @@ def test_torch_thread_count_is_unchanged_after_every_learner():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_scripted_update_compiles_once_when_workers_ask_together():
+    """Workers that reach the compile together get one compiled function
+    (TorchScript's parse is not safe in two threads at once on CPython 3.11)."""
+    from qlearn_lite.async_threads import network
+
+    network._scripted_segment_update.cache_clear()
+    barrier = threading.Barrier(4)
+    got, errors = [], []
+
+    def ask():
+        barrier.wait()
+        try:
+            got.append(network.scripted_segment_update())
+        except Exception as error:  # noqa: BLE001 - reported by the assert
+            errors.append(error)
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert len(got) == 4 and all(update is got[0] for update in got)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -443,9 +444,32 @@ def segment_update(
     shared_adam_step(flat, grad, exp_avg, exp_avg_sq, step, lr, (beta1, beta2))
 
 
-@functools.cache
+_COMPILING = threading.Lock()
+"""Held while TorchScript compiles. Workers reach the compile at the same
+moment, and ``functools.cache`` does not stop two threads from compiling
+at once; TorchScript parses the source with ``ast``, which on CPython 3.11
+can fail with ``SystemError: AST constructor recursion depth mismatch`` when
+two threads parse together."""
+
+
 def scripted_segment_update() -> Callable[..., None]:
-    """:func:`segment_update` compiled by TorchScript (once per process).
+    """:func:`segment_update` compiled by TorchScript, once per process
+    (thread-safe)."""
+    with _COMPILING:
+        return _scripted_segment_update()
+
+
+def scripted_gradient_and_adam() -> tuple[Callable[..., Any], Callable[..., None]]:
+    """:func:`segment_gradient` and :func:`shared_adam_step`, each compiled by
+    TorchScript (once per process; thread-safe): the two halves of an update,
+    for shared optimizer statistics whose step must run under a lock."""
+    with _COMPILING:
+        return _scripted_gradient_and_adam()
+
+
+@functools.cache
+def _scripted_segment_update() -> Callable[..., None]:
+    """:func:`segment_update` compiled by TorchScript.
 
     ``torch.jit.script`` is deprecated in recent PyTorch in favour of
     ``torch.compile``, but it is still the one way in stock PyTorch to run a
@@ -465,10 +489,8 @@ def scripted_segment_update() -> Callable[..., None]:
 
 
 @functools.cache
-def scripted_gradient_and_adam() -> tuple[Callable[..., Any], Callable[..., None]]:
-    """:func:`segment_gradient` and :func:`shared_adam_step`, each compiled by
-    TorchScript (once per process): the two halves of an update, for shared
-    optimizer statistics whose step must run under a lock."""
+def _scripted_gradient_and_adam() -> tuple[Callable[..., Any], Callable[..., None]]:
+    """:func:`segment_gradient` and :func:`shared_adam_step`, each compiled."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         gradient = torch.jit.script(segment_gradient)
