@@ -326,7 +326,7 @@ def _start_local(ray: Any, attempts: int, **init_kwargs: Any) -> None:
             ]
             shutdown()
             if attempt == attempts:
-                load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+                load = _load()
                 raise RuntimeError(
                     f"Ray could not start a local instance ({attempts} attempt(s)): "
                     f"{type(error).__name__}: {str(error).rstrip('.')}. Load average "
@@ -340,6 +340,11 @@ def _start_local(ray: Any, attempts: int, **init_kwargs: Any) -> None:
             p for p in psutil.Process().children(recursive=True) if p.pid not in before
         ]
         return
+
+
+def _load() -> float:
+    """The 1-minute load average (NaN where the OS does not say)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
 def _describe(ray: Any, started_here: bool, seconds: float) -> RayConnection:
@@ -435,14 +440,25 @@ def local_cluster(
         "num_cpus": cpus_per_node,
         "object_store_memory": int(object_store_mb * 2**20),
     }
-    cluster = Cluster(initialize_head=True, head_node_args=node)
+    cluster = None
     try:
-        for _ in range(n_nodes - 1):
-            cluster.add_node(**node)
+        try:
+            cluster = Cluster(initialize_head=True, head_node_args=node)
+            for _ in range(n_nodes - 1):
+                cluster.add_node(**node)
+        except Exception as error:  # Ray raises a bare Exception on a timeout
+            if "timed out during startup" not in str(error):
+                raise
+            raise RuntimeError(
+                f"Ray could not start a {n_nodes}-node local cluster: {error} "
+                f"(load average {_load():.1f} on {os.cpu_count()} cores; try "
+                "again when the machine is quieter)"
+            ) from error
         yield connect(cluster.address, verbose=verbose)
     finally:
         shutdown()
-        cluster.shutdown()
+        if cluster is not None:
+            cluster.shutdown()
 
 
 # ================================================================ processes
