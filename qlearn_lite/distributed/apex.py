@@ -86,6 +86,12 @@ from qlearn_lite.actor_learner import (
     _flatten,
     run_seeds,
 )
+from qlearn_lite.distributed.cluster import (
+    connect,
+    ray_memory_mb,
+    require_ray,
+    worker_error,
+)
 from qlearn_lite.dqn import (
     hard_update,
     new_q_network,
@@ -420,7 +426,6 @@ def apex_dqn(
     Ray stays connected afterwards; every actor of the run is killed before
     this returns or raises.
     """
-    from qlearn_lite.distributed.cluster import connect, require_ray, worker_error
 
     n_actors = config.n_actors
     if config.chunk_size < MIN_RAY_CHUNK:
@@ -500,7 +505,7 @@ def apex_dqn(
     bar = None
     try:
         try:
-            started = _ready(ray, actors, startup_timeout, worker_error)
+            started = _ready(ray, actors, startup_timeout)
         except ray.exceptions.GetTimeoutError:
             raise RuntimeError(
                 f"Ray could not start {n_actors} actors within {startup_timeout:g} "
@@ -514,14 +519,14 @@ def apex_dqn(
             (lambda: learner.env_steps) if progress else None,
         )
         nodes = [node for node, _ in started]
-        loop = _Loop(ray, config, learner, actors, worker_error)
+        loop = _Loop(ray, config, learner, actors)
         loop.incarnations = [{incarnation} for _, incarnation in started]
         shared.first_step.value = time.time()
         loop.run(bar, fault_at_step, fault_actor)
         replay_stats = ray.get(replay.stats.remote(), timeout=config.timeout)
         # A restart not yet seen in a chunk (the actor restarted, its retried
         # call still runs): its new process answers ready().
-        final = _ready(ray, actors, startup_timeout, worker_error)
+        final = _ready(ray, actors, startup_timeout)
         for seen, (_, incarnation) in zip(loop.incarnations, final, strict=True):
             seen.add(incarnation)
     finally:
@@ -584,6 +589,7 @@ def apex_dqn(
             "config": config,
             "restarts": sum(len(seen) - 1 for seen in loop.incarnations),
             "faults": loop.faults,
+            "ray_memory_mb": loop.memory_mb,
             "replay": replay_stats,
             "weight_puts": learner.published,
             "placement": {f"actor {i}": node for i, node in enumerate(nodes)},
@@ -594,9 +600,7 @@ def apex_dqn(
     )
 
 
-def _ready(
-    ray: Any, actors: list[Any], timeout: float, worker_error: Any
-) -> list[tuple[str, str]]:
+def _ready(ray: Any, actors: list[Any], timeout: float) -> list[tuple[str, str]]:
     """Each actor's ``ready()`` (node, process id), within ``timeout`` seconds
     in all; an actor that failed to start is a WorkerError with its index."""
     refs = [actor.ready.remote() for actor in actors]
@@ -621,7 +625,6 @@ class _Loop:
     config: ActorLearnerConfig
     learner: ApexLearner
     actors: list[Any]
-    worker_error: Any
     steps: list[int] = field(default_factory=list)
     returns: list[list[float]] = field(default_factory=list)
     chunks: list[int] = field(default_factory=list)
@@ -630,6 +633,9 @@ class _Loop:
     incarnations: list[set[str]] = field(default_factory=list)
     """Per actor, the process ids it has sent: more than one is a restart."""
     faults: int = 0
+    memory_mb: float | None = None
+    """Memory of this machine's Ray processes together (MB, PSS), sampled
+    once, when the first chunks have arrived and every actor is running."""
 
     def run(self, bar: Any, fault_at_step: int | None, fault_actor: int) -> None:
         ray, config, learner = self.ray, self.config, self.learner
@@ -655,7 +661,7 @@ class _Loop:
                 try:
                     message = ray.get(ref)
                 except ray.exceptions.RayError as error:
-                    raise self.worker_error(error, i, n) from error
+                    raise worker_error(error, i, n) from error
                 self.incarnations[i].add(message.incarnation)
                 learner.replay.add.remote(ref)  # the chunk goes on by reference
                 chunk = message.chunk
@@ -671,6 +677,8 @@ class _Loop:
                 self.chunks[i] += 1
                 self.syncs[i] += int(message.synced)
                 self.cpu[i] += message.cpu_seconds
+                if self.memory_mb is None and learner.chunks >= n:
+                    self.memory_mb = ray_memory_mb()
                 due = (
                     math.floor(
                         config.replay_ratio
