@@ -195,14 +195,21 @@ class ApexActor:
         self.actor_id, self.config = ctx.worker_id, config
         self.collector = ExperienceCollector(ctx, config, env, obs_dim, n_actions)
         self.has_weights = False
+        self.stopping = False  # set by stop(), from the actor's second thread
 
     def ready(self) -> tuple[str, str]:
         """The node this actor landed on and its process's id (a call that
         returns once the actor is up; it runs beside a ``collect`` call)."""
         return self.node_id, self.incarnation
 
-    def collect(self, weights: list[Any], version: int) -> PrioritizedChunk:
-        """Step until ``chunk_size`` transitions wait; return them prioritized.
+    def stop(self) -> None:
+        """Make a running (or the next) ``collect`` return None at once: the
+        run is over, so that no call is cut off by ``ray.kill``."""
+        self.stopping = True
+
+    def collect(self, weights: list[Any], version: int) -> PrioritizedChunk | None:
+        """Step until ``chunk_size`` transitions wait; return them prioritized
+        (None once :meth:`stop` was called).
 
         ``weights`` is ``[ref]``, a one-element list holding the object
         reference of the learner's flat float32 weights (in a list, so that
@@ -218,6 +225,8 @@ class ApexActor:
             collector.load_weights(ray.get(weights[0]), version)
             self.has_weights = True
         while not collector.chunk_ready():
+            if self.stopping:
+                return None
             collector.step()
         chunk = collector.take_chunk(self.actor_id)
         priorities = chunk_priorities(collector.q_net, chunk, self.config.gamma)
@@ -423,6 +432,17 @@ def apex_dqn(
         startup_timeout: seconds to wait for the actors to start (each is a
             new Python process that imports torch).
 
+    Returns the :class:`~qlearn_lite.parallel.ParallelResult` of the
+    processes executor, with ``executor="ray"``; ``worker_steps`` and
+    ``worker_returns`` count what the learner received from each actor (a
+    chunk in flight at the end is dropped); ``startup_seconds`` runs from the
+    actors' creation to the first call. ``extra`` adds ``restarts`` (actor
+    processes Ray started again), ``faults`` (kills by ``fault_at_step``),
+    ``replay`` (the replay actor's :meth:`ApexReplay.stats`),
+    ``weight_puts``, ``placement`` (actor -> node id), ``nodes_used``,
+    ``actor_cpus`` (CPUs reserved per actor), ``ray_memory_mb`` and
+    ``address``.
+
     Ray stays connected afterwards; every actor of the run is killed before
     this returns or raises.
     """
@@ -524,6 +544,10 @@ def apex_dqn(
         shared.first_step.value = time.time()
         loop.run(bar, fault_at_step, fault_actor)
         replay_stats = ray.get(replay.stats.remote(), timeout=config.timeout)
+        # Let the calls in flight return (None) before the actors are killed.
+        for actor in actors:
+            actor.stop.remote()
+        ray.wait(list(loop.in_flight), num_returns=len(loop.in_flight), timeout=10)
         # A restart not yet seen in a chunk (the actor restarted, its retried
         # call still runs): its new process answers ready().
         final = _ready(ray, actors, startup_timeout)
@@ -633,6 +657,8 @@ class _Loop:
     incarnations: list[set[str]] = field(default_factory=list)
     """Per actor, the process ids it has sent: more than one is a restart."""
     faults: int = 0
+    in_flight: dict[Any, int] = field(default_factory=dict)
+    """The calls still running: object reference -> actor index."""
     memory_mb: float | None = None
     """Memory of this machine's Ray processes together (MB, PSS), sampled
     once, when the first chunks have arrived and every actor is running."""
@@ -645,7 +671,8 @@ class _Loop:
         cpu_start = time.thread_time()
         stored, next_eval = 0, config.eval_every
         learner.publish()  # version 0: the initial weights
-        in_flight = {self._call(i): i for i in range(n)}
+        in_flight = self.in_flight
+        in_flight.update({self._call(i): i for i in range(n)})
         try:
             while True:
                 ready, _ = ray.wait(
