@@ -661,7 +661,8 @@ class _Loop:
     """The calls still running: object reference -> actor index."""
     memory_mb: float | None = None
     """Memory of this machine's Ray processes together (MB, PSS), sampled
-    once, when the first chunks have arrived and every actor is running."""
+    once, when every actor has sent a chunk (or at the end of a shorter run),
+    while all of them run."""
 
     def run(self, bar: Any, fault_at_step: int | None, fault_actor: int) -> None:
         ray, config, learner = self.ray, self.config, self.learner
@@ -728,6 +729,8 @@ class _Loop:
                 _advance(bar, config.total_steps, lambda: learner.env_steps)
                 if done:
                     learner.stopped_at = time.time()
+                    if self.memory_mb is None:  # a run shorter than a round
+                        self.memory_mb = ray_memory_mb()
                     return
                 if (
                     fault_at_step is not None
