@@ -1,4 +1,4 @@
-"""Benchmark: the sharded parameter server on Ray against serial Q-learning (10).
+"""Benchmark: the learners of notebook 10 on Ray, against their references.
 
 What it measures, all in one run on this machine:
 
@@ -16,6 +16,20 @@ What it measures, all in one run on this machine:
 Updates are the unit because staleness is what the ratio is about; wall time
 is printed beside it (Ray's calls make it far slower than the serial loop on
 a table this small).
+
+And for Ape-X-lite (``actor_learner_dqn(..., executor="ray")``, the same
+config on both executors, 1,000 transitions per message):
+
+* received env steps per second on Ray / on processes, ``CostlyEnv(cpu_ms=1)``,
+  2 actors (goal >= 0.6);
+* 4 Ray actors / 1 Ray actor, env steps per second, ``CostlyEnv(sleep_ms=5)``
+  (goal >= 3: the steps sleep, so 4 actors may overlap beyond the core count);
+* prioritized (``priority_alpha=0.6``) / uniform (``priority_alpha=0``)
+  replay: env steps until a greedy evaluation reaches 475 on CartPole-v1,
+  median over seeds and a bootstrap interval of the mean (no goal). A run that
+  never reaches 475 counts as its budget, a lower bound, and is marked;
+* whether RLlib's DQN can be timed beside them (``ray[rllib]`` must import
+  with the pinned Gymnasium); if not, the reason.
 
     python benchmarks/ray_learners.py           # full: a few minutes on 2 cores
     python benchmarks/ray_learners.py --quick   # smoke run
@@ -37,7 +51,10 @@ import time
 import numpy as np
 
 from qlearn_lite import distributed
+from qlearn_lite.actor_learner import ActorLearnerConfig, actor_learner_dqn
 from qlearn_lite.dqn import first_reach
+from qlearn_lite.envs import costly_env_fn
+from qlearn_lite.stats import bootstrap_ci
 
 THRESHOLD = 0.05
 GOAL = 1.25
@@ -184,6 +201,131 @@ def print_row(
     )
 
 
+# ================================================================ Ape-X-lite
+APEX = ActorLearnerConfig(chunk_size=1_000, eval_every=0, seed=0)
+"""The config of every Ape-X row: the defaults, 1,000 transitions per message."""
+APEX_GOALS = {"ray / processes": 0.6, "4 / 1 ray actors": 3.0}
+
+
+def received_rate(result) -> float:
+    """Env steps the learner received per second of training."""
+    return result.global_steps / result.wall_seconds
+
+
+def apex_throughput_rows(steps: int) -> None:
+    """Ray against processes with a CPU-bound env; 4 against 1 Ray actor with
+    a sleeping env. Every figure from this run."""
+    print(
+        f"\nApe-X-lite throughput: received env steps/s, {steps:,} env steps per "
+        "run, replay ratio 0.5, 1,000 transitions per message"
+    )
+    print(f"{'run':<44}{'steps/s':>9}{'start s':>9}{'ratio':>8}  goal")
+    cpu_env = costly_env_fn("CartPole-v1", cpu_ms=1.0)
+    config = APEX.replace(total_steps=steps, n_actors=2)
+    processes = actor_learner_dqn(cpu_env, config, "processes", progress=False)
+    ray_run = actor_learner_dqn(cpu_env, config, "ray", progress=False)
+    rows = [
+        ("processes, 2 actors, CostlyEnv(cpu_ms=1)", processes, None),
+        ("ray, 2 actors, CostlyEnv(cpu_ms=1)", ray_run, "ray / processes"),
+    ]
+    sleep_env = costly_env_fn("CartPole-v1", sleep_ms=5.0)
+    one = actor_learner_dqn(
+        sleep_env, config.replace(n_actors=1), "ray", progress=False
+    )
+    four = actor_learner_dqn(
+        sleep_env, config.replace(n_actors=4), "ray", progress=False
+    )
+    rows += [
+        ("ray, 1 actor, CostlyEnv(sleep_ms=5)", one, None),
+        ("ray, 4 actors, CostlyEnv(sleep_ms=5)", four, "4 / 1 ray actors"),
+    ]
+    references = {"ray / processes": processes, "4 / 1 ray actors": one}
+    for label, result, goal_name in rows:
+        rate = received_rate(result)
+        if goal_name is None:
+            ratio, verdict = "", ""
+        else:
+            value = rate / received_rate(references[goal_name])
+            goal = APEX_GOALS[goal_name]
+            ratio = f"{value:.2f}"
+            verdict = f"{goal_name} >= {goal}: " + (
+                "meets" if value >= goal else "MISSES"
+            )
+        print(
+            f"{label:<44}{rate:>9.0f}{result.startup_seconds:>9.1f}{ratio:>8}  "
+            f"{verdict}"
+        )
+    print(
+        "start s: from the call to the first env step (actor processes importing "
+        "torch), outside the steps/s clock"
+    )
+
+
+def steps_to_return(result, threshold: float = 475.0) -> int | None:
+    """Env steps at the first greedy evaluation with mean return >= threshold."""
+    pairs = zip(result.extra["eval_steps"], result.extra["eval_returns"], strict=True)
+    return next((int(step) for step, value in pairs if value >= threshold), None)
+
+
+def prioritized_rows(seeds: list[int], budget: int) -> None:
+    """Env steps to 475 on CartPole-v1, prioritized against uniform replay."""
+    print(
+        f"\nApe-X-lite on CartPole-v1, 2 Ray actors: env steps until a greedy "
+        f"evaluation (10 episodes, every 2,500 steps) reaches 475; budget "
+        f"{budget:,}; seeds {seeds}"
+    )
+    reached: dict[str, list[int | None]] = {}
+    for label, alpha in (("prioritized (alpha 0.6)", 0.6), ("uniform (alpha 0)", 0.0)):
+        config = APEX.replace(
+            total_steps=budget,
+            eval_every=2_500,
+            stop_at_return=475.0,
+            priority_alpha=alpha,
+        )
+        reached[label] = [
+            steps_to_return(
+                actor_learner_dqn(
+                    "CartPole-v1", config.replace(seed=seed), "ray", progress=False
+                )
+            )
+            for seed in seeds
+        ]
+    medians = {}
+    for label, values in reached.items():
+        counted = [budget if v is None else v for v in values]
+        medians[label] = statistics.median(counted)
+        interval = bootstrap_ci(counted).format(",.0f") if len(counted) >= 2 else "n/a"
+        shown = [f">{budget:,}" if v is None else f"{v:,}" for v in values]
+        print(
+            f"  {label:<24} per seed {shown}; median {medians[label]:,.0f}; "
+            f"mean and 95% bootstrap CI {interval}"
+        )
+    prioritized, uniform = medians.values()
+    print(
+        f"  prioritized / uniform, medians: {prioritized / uniform:.2f} (no goal; "
+        "'>budget': not reached, counted as the budget, a lower bound)"
+    )
+
+
+def rllib_status() -> str | None:
+    """None if RLlib's DQN can be timed here, else why not."""
+    try:
+        from ray.rllib.algorithms.dqn import DQNConfig  # noqa: F401
+    except Exception as error:  # an import that fails for any reason
+        return (
+            f"RLlib does not import here ({type(error).__name__}: {error}): Ray "
+            "ships ray.rllib, but its extra's dependencies are not installed, "
+            "and they cannot be beside the course's gymnasium==1.4.0: `pip "
+            "install --dry-run ray[rllib]==2.60.0 gymnasium==1.4.0` fails with "
+            'ResolutionImpossible, because "ray[rllib] 2.60.0 depends on '
+            'gymnasium==1.2.2"'
+        )
+    return (
+        "ray.rllib imports, but timing its DQN is not written here: its new API "
+        "stack's defaults differ from the course's DQN in every setting"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run")
@@ -201,10 +343,17 @@ def main() -> None:
         sharded_rows([0], sweeps=400, n_records=80, ray_ok=ray_ok)
     else:
         sharded_rows([0, 1, 2, 3, 4], sweeps=1200, n_records=240, ray_ok=ray_ok)
-    print(
-        "\nnot measured here: the Ape-X rows (actor_learner_dqn on Ray needs "
-        "qlearn_lite.actor_learner, not written yet) and RLlib's DQN."
-    )
+    if ray_ok:
+        if args.quick:
+            apex_throughput_rows(steps=4_000)
+            prioritized_rows([0, 1], budget=7_500)
+        else:
+            apex_throughput_rows(steps=20_000)
+            prioritized_rows([0, 1, 2, 3, 4], budget=50_000)
+    else:
+        print("\nthe Ape-X rows are skipped (--no-ray, or Ray did not start)")
+    why = rllib_status()
+    print(f"\nRLlib's DQN: {'timed above' if why is None else 'not timed: ' + why}")
     distributed.shutdown()
 
 

@@ -1,4 +1,5 @@
-"""Actor-learner DQN: actor processes send experience, one learner trains (nb 08).
+"""Actor-learner DQN: actor processes send experience, one learner trains (nb 08;
+on Ray, with prioritized replay, nb 10).
 
 The design of Ape-X (Horgan et al. 2018, "Distributed Prioritized Experience
 Replay", section 3 and Algorithm 1, without the priorities) and of the
@@ -45,6 +46,16 @@ nothing for ``timeout`` seconds raises ``TimeoutError``.
 each chunk the actor waits until the learner has trained on it and published.
 Nothing then depends on timing, and the same seed gives the same network bit
 for bit: the reference against which the asynchronous runs are judged.
+
+On Ray
+------
+``executor="ray"`` runs the same algorithm as Ape-X proper, priorities
+included (:mod:`qlearn_lite.distributed.apex`): the actors are Ray actors
+around the same :class:`ExperienceCollector` as :func:`actor_worker`, so they
+step, explore and build n-step transitions exactly as here; a Ray actor holds
+a prioritized replay memory; the learner writes priorities back. What differs
+is said there: chunks of at least 1,000 transitions, weights fetched at each
+call, actors restarted by Ray when they die, reproducible only statistically.
 """
 
 from __future__ import annotations
@@ -93,6 +104,7 @@ __all__ = [
     "ActorLearnerConfig",
     "ActorReport",
     "Chunk",
+    "ExperienceCollector",
     "Learner",
     "actor_learner_dqn",
     "actor_worker",
@@ -102,6 +114,9 @@ EnvSpec = str | Callable[[], gym.Env]
 """A registered Gymnasium id, or a picklable function of no arguments returning
 an env (for processes: a module-level function or a ``functools.partial`` of
 one, such as :func:`qlearn_lite.envs.costly_env_fn`)."""
+
+EXECUTORS = ("processes", "threads", "ray")
+"""What :func:`actor_learner_dqn` runs its actors on."""
 
 POLL_SECONDS = 0.05
 """How long one blocking queue call waits before it re-checks the stop event."""
@@ -181,6 +196,13 @@ class ActorLearnerConfig:
     but bit-reproducible for a seed."""
     seed: int = 0
     """Seeds the network, the replay memory, every actor and the evaluations."""
+    priority_alpha: float = 0.6
+    """Ray only: how strongly priorities count in prioritized replay (Schaul
+    et al. 2016; Ape-X's 0.6), in [0, 1]; 0 replays uniformly. The processes
+    and threads learners always replay uniformly."""
+    priority_beta: float = 0.4
+    """Ray only: the importance-sampling exponent of the first update (Ape-X's
+    0.4), annealed linearly to 1 by the last expected update."""
     learner_threads: int = 1
     """Torch intra-op threads of the learner (the caller's setting is restored
     afterwards). The actors run one torch thread each."""
@@ -207,7 +229,7 @@ class ActorLearnerConfig:
         for name in ("learning_starts", "eps_decay_steps", "eval_every", "seed"):
             check_int(prefix + name, getattr(self, name), 0)
         check_int(prefix + "chunk_size", self.chunk_size, 64)
-        for name in ("gamma", "eps"):
+        for name in ("gamma", "eps", "priority_alpha", "priority_beta"):
             check_unit(prefix + name, getattr(self, name))
         check_number(prefix + "lr", self.lr, 0.0, math.inf, low_open=True)
         check_number(
@@ -371,6 +393,128 @@ def _put(queue: Any, item: Any, stopped: Callable[[], bool]) -> bool:
     return False
 
 
+class ExperienceCollector:
+    """What every actor does between two messages, whatever carries them.
+
+    One actor's vector env of ``config.envs_per_actor`` copies, its
+    epsilon-greedy policy (NumPy on views of its own copy of the weights),
+    its n-step windows and the transitions waiting to be sent. The processes
+    and threads actor (:func:`actor_worker`) and the Ray actor
+    (:class:`qlearn_lite.distributed.apex.ApexActor`) are thin shells around
+    it: they differ only in how chunks and weights travel.
+    """
+
+    def __init__(
+        self,
+        ctx: WorkerContext,
+        config: ActorLearnerConfig,
+        env: EnvSpec,
+        obs_dim: int,
+        n_actions: int,
+    ) -> None:
+        self.config, self.n_actions = config, n_actions
+        self.rng = ctx.rng()
+        self.final_epsilon = ctx.final_epsilon
+        n_envs = config.envs_per_actor
+        self.envs = gym.vector.SyncVectorEnv(
+            [_env_builder(env)] * n_envs,
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        )
+        self.q_net = QNetwork(obs_dim, n_actions, config.hidden)
+        self.flat = _flatten(self.q_net)
+        self.layers = _numpy_layers(self.q_net)  # views of flat: see load_weights
+        self.version = 0
+        """The weight version the policy acts with (tags every transition)."""
+        self.windows = [deque() for _ in range(n_envs)]  # (obs, action, reward)
+        self.window_versions = [deque() for _ in range(n_envs)]  # who acted
+        self.episode_returns = np.zeros(n_envs)
+        self.pending: list[tuple] = []
+        """Complete n-step transitions not yet sent, oldest first."""
+        self.pending_returns: list[float] = []
+        self.finished: list[float] = []
+        """Returns of the episodes whose transitions were sent."""
+        self.steps = self.steps_at_last_chunk = 0
+        self.obs, _ = self.envs.reset(seed=ctx.env_seed)
+
+    def epsilon(self) -> float:
+        """This actor's exploration rate now (linear from 1 over
+        ``eps_decay_steps`` of its env steps, then constant)."""
+        decay = self.config.eps_decay_steps
+        if decay and self.steps < decay:
+            return 1.0 + self.steps / decay * (self.final_epsilon - 1.0)
+        return self.final_epsilon
+
+    def load_weights(self, weights: torch.Tensor | np.ndarray, version: int) -> None:
+        """Act from now on with ``weights`` (flat float32), tagged ``version``."""
+        if isinstance(weights, np.ndarray):
+            weights = torch.tensor(weights)  # a copy: Ray's arrays are read-only
+        self.flat.copy_(weights)  # in place: the NumPy layers see it
+        self.version = int(version)
+
+    def step(self) -> int:
+        """One vector step; its complete n-step transitions join ``pending``.
+        Returns the env steps taken (``envs_per_actor``)."""
+        config, n_envs = self.config, self.config.envs_per_actor
+        # 1. Act: epsilon-greedy, one epsilon for this actor's envs.
+        epsilon = self.epsilon()
+        actions = _greedy_actions(self.layers, self.obs)
+        explore = self.rng.random(n_envs) < epsilon
+        random_actions = self.rng.integers(self.n_actions, size=n_envs)
+        actions = np.where(explore, random_actions, actions)
+        next_obs, rewards, terminated, truncated, info = self.envs.step(actions)
+        self.steps += n_envs
+
+        # 2. n-step transitions, per env. In SAME_STEP autoreset an ended
+        # env's next_obs is already the next episode's first observation:
+        # the true last one is info["final_obs"] (easy to overlook).
+        ended = terminated | truncated
+        for i in range(n_envs):
+            last_obs = info["final_obs"][i] if ended[i] else next_obs[i]
+            self.windows[i].append((self.obs[i], int(actions[i]), float(rewards[i])))
+            self.window_versions[i].append(self.version)
+            ready = n_step_transitions(
+                self.windows[i],
+                np.asarray(last_obs, dtype=np.float32),
+                bool(terminated[i]),
+                bool(truncated[i]),
+                config.n_step,
+                config.gamma,
+            )
+            for transition in ready:  # oldest first, like the window
+                self.pending.append((*transition, self.window_versions[i].popleft()))
+            self.episode_returns[i] += float(rewards[i])
+            if ended[i]:
+                self.pending_returns.append(float(self.episode_returns[i]))
+                self.episode_returns[i] = 0.0
+        self.obs = next_obs  # easy to overlook: the next obs becomes the obs
+        return n_envs
+
+    def chunk_ready(self) -> bool:
+        """Whether ``chunk_size`` transitions are waiting."""
+        return len(self.pending) >= self.config.chunk_size
+
+    def take_chunk(self, actor_id: int) -> Chunk:
+        """Everything waiting as one :class:`Chunk` of NumPy arrays (never
+        small tensors); ``pending`` starts afresh."""
+        chunk = _make_chunk(
+            actor_id,
+            self.pending,
+            self.steps - self.steps_at_last_chunk,
+            self.pending_returns,
+        )
+        self.finished += self.pending_returns
+        self.pending, self.pending_returns = [], []
+        self.steps_at_last_chunk = self.steps
+        return chunk
+
+    def all_returns(self) -> list[float]:
+        """Returns of every episode it finished, sent or not."""
+        return self.finished + self.pending_returns
+
+    def close(self) -> None:
+        self.envs.close()
+
+
 def actor_worker(
     ctx: WorkerContext, config: ActorLearnerConfig, shared: ActorLearnerShared
 ) -> ActorReport:
@@ -378,81 +522,32 @@ def actor_worker(
     send n-step transitions to the learner in chunks, until told to stop.
 
     Runs in a spawned process (or a thread): everything it needs comes in
-    ``ctx`` (seeds, this actor's epsilon), ``config`` and ``shared``. Returns
-    an :class:`ActorReport`.
+    ``ctx`` (seeds, this actor's epsilon), ``config`` and ``shared``. The
+    stepping is :class:`ExperienceCollector`'s; this function moves its
+    chunks through the queue and its weights from shared memory. Returns an
+    :class:`ActorReport`.
     """
 
     def stopped() -> bool:
         return shared.stop.is_set() or ctx.should_stop()
 
-    rng = ctx.rng()
-    n_envs, n_actions = config.envs_per_actor, shared.n_actions
-    env_fns = [_env_builder(shared.env)] * n_envs
-    envs = gym.vector.SyncVectorEnv(
-        env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+    collector = ExperienceCollector(
+        ctx, config, shared.env, shared.obs_dim, shared.n_actions
     )
-    q_net = QNetwork(shared.obs_dim, n_actions, config.hidden)
-    flat = _flatten(q_net)
-    layers = _numpy_layers(q_net)  # views of flat: refreshed by flat.copy_
-    version = _read_weights(shared, flat)
+    collector.version = _read_weights(shared, collector.flat)
     syncs = 1
-    final_epsilon = ctx.final_epsilon
-    windows = [deque() for _ in range(n_envs)]  # (obs, action, reward) per env
-    window_versions = [deque() for _ in range(n_envs)]  # who acted, per step
-    episode_returns = np.zeros(n_envs)
-    finished: list[float] = []
-    pending: list[tuple] = []
-    pending_returns: list[float] = []
-    steps = steps_at_last_chunk = steps_since_sync = 0
+    steps_since_sync = 0
     chunks, wait_seconds = 0, 0.0
-    obs, _ = envs.reset(seed=ctx.env_seed)
     cpu_start = time.thread_time()
     if shared.first_step.value == 0.0:
         shared.first_step.value = time.time()
     try:
         while not stopped():
-            # 1. Act: epsilon-greedy, one epsilon for this actor's envs.
-            if config.eps_decay_steps and steps < config.eps_decay_steps:
-                fraction = steps / config.eps_decay_steps
-                epsilon = 1.0 + fraction * (final_epsilon - 1.0)
-            else:
-                epsilon = final_epsilon
-            actions = _greedy_actions(layers, obs)
-            explore = rng.random(n_envs) < epsilon
-            actions = np.where(explore, rng.integers(n_actions, size=n_envs), actions)
-            next_obs, rewards, terminated, truncated, info = envs.step(actions)
-            steps += n_envs
-            steps_since_sync += n_envs
+            steps_since_sync += collector.step()
 
-            # 2. n-step transitions, per env. In SAME_STEP autoreset an ended
-            # env's next_obs is already the next episode's first observation:
-            # the true last one is info["final_obs"] (easy to overlook).
-            ended = terminated | truncated
-            for i in range(n_envs):
-                last_obs = info["final_obs"][i] if ended[i] else next_obs[i]
-                windows[i].append((obs[i], int(actions[i]), float(rewards[i])))
-                window_versions[i].append(version)
-                ready = n_step_transitions(
-                    windows[i],
-                    np.asarray(last_obs, dtype=np.float32),
-                    bool(terminated[i]),
-                    bool(truncated[i]),
-                    config.n_step,
-                    config.gamma,
-                )
-                for transition in ready:  # oldest first, like the window
-                    pending.append((*transition, window_versions[i].popleft()))
-                episode_returns[i] += float(rewards[i])
-                if ended[i]:
-                    pending_returns.append(float(episode_returns[i]))
-                    episode_returns[i] = 0.0
-            obs = next_obs  # easy to overlook: the next obs becomes the obs
-
-            # 3. Send a chunk of NumPy arrays (never small tensors).
-            if len(pending) >= config.chunk_size:
-                chunk = _make_chunk(
-                    ctx.worker_id, pending, steps - steps_at_last_chunk, pending_returns
-                )
+            # 3. Send a chunk through the bounded queue.
+            if collector.chunk_ready():
+                chunk = collector.take_chunk(ctx.worker_id)
                 started = time.perf_counter()
                 if not _put(shared.experience, chunk, stopped):
                     break
@@ -464,23 +559,20 @@ def actor_worker(
                         except queue_module.Empty:
                             continue
                 wait_seconds += time.perf_counter() - started
-                finished += pending_returns
-                pending, pending_returns = [], []
-                steps_at_last_chunk = steps
                 chunks += 1
 
             # 4. Refresh the weights if the learner published new ones.
             if steps_since_sync >= config.sync_every:
                 steps_since_sync = 0
-                if shared.version.value != version:
-                    version = _read_weights(shared, flat)
+                if shared.version.value != collector.version:
+                    collector.version = _read_weights(shared, collector.flat)
                     syncs += 1
     finally:
-        envs.close()
+        collector.close()
     return ActorReport(
-        env_steps=steps,
-        episode_returns=finished + pending_returns,
-        epsilon=final_epsilon,
+        env_steps=collector.steps,
+        episode_returns=collector.all_returns(),
+        epsilon=collector.final_epsilon,
         chunks=chunks,
         wait_seconds=wait_seconds,
         weight_syncs=syncs,
@@ -759,11 +851,28 @@ def _check_env_spec(env: Any, executor: str) -> None:
             )
 
 
+def run_seeds(config: ActorLearnerConfig) -> tuple[int, int, int, list[WorkerContext]]:
+    """The seeds of one run, whatever the executor: the network's, the replay
+    memory's, the evaluations', and one context per actor (its seeds and its
+    Ape-X epsilon)."""
+    net_seed = shared_seed(config.seed, "actor-learner network")
+    buffer_seed = shared_seed(config.seed, "actor-learner replay")
+    eval_seed = shared_seed(config.seed, "actor-learner evaluation")
+    epsilons = apex_epsilons(config.n_actors, config.eps, config.eps_alpha)
+    contexts = worker_contexts(config.seed, config.n_actors, final_epsilons=epsilons)
+    return net_seed, buffer_seed, eval_seed, contexts
+
+
 def actor_learner_dqn(
     env_id_or_fn: EnvSpec,
     config: ActorLearnerConfig | None = None,
-    executor: Literal["processes", "threads"] = "processes",
+    executor: Literal["processes", "threads", "ray"] = "processes",
     progress: bool = True,
+    *,
+    address: str | None = None,
+    fault_at_step: int | None = None,
+    fault_actor: int = 0,
+    max_restarts: int = 3,
 ) -> ParallelResult:
     """Train DQN with ``config.n_actors`` actors and one learner (Ape-X without
     priorities, Horgan et al. 2018); return a ``ParallelResult``.
@@ -776,9 +885,20 @@ def actor_learner_dqn(
             :func:`qlearn_lite.envs.costly_env_fn`), never a lambda or a
             function defined in a notebook (``TypeError`` says so).
         config: an :class:`ActorLearnerConfig` (None: the defaults).
-        executor: ``"processes"`` (spawned processes, one torch thread each)
-            or ``"threads"`` (the same actors in threads of this process).
+        executor: ``"processes"`` (spawned processes, one torch thread each),
+            ``"threads"`` (the same actors in threads of this process) or
+            ``"ray"`` (Ray actors, a prioritized replay actor and the learner
+            here: Ape-X with its priorities, see
+            :mod:`qlearn_lite.distributed.apex`; needs Ray and
+            ``chunk_size >= 1000``).
         progress: show a progress bar of the env steps received.
+        address: Ray only: None to start (or reuse) a local instance with
+            :func:`qlearn_lite.distributed.connect`, or the address of a
+            cluster to join.
+        fault_at_step, fault_actor, max_restarts: Ray only: kill actor
+            ``fault_actor`` once the learner has received ``fault_at_step``
+            env steps, and let Ray restart each actor up to ``max_restarts``
+            times (``extra["restarts"]`` counts the restarts).
 
     The result: ``q`` the learner's online network (with ``restore_best``,
     the one of its best greedy evaluation); ``worker_steps`` and
@@ -803,18 +923,35 @@ def actor_learner_dqn(
         raise TypeError(
             f"config must be an ActorLearnerConfig, got {type(config).__name__}"
         )
-    if executor not in ("processes", "threads"):
-        raise ValueError(f"executor must be 'processes' or 'threads', got {executor!r}")
+    if executor not in EXECUTORS:
+        raise ValueError(
+            f"executor must be one of {', '.join(map(repr, EXECUTORS))}, got "
+            f"{executor!r}"
+        )
+    ray_only = {"address": address, "fault_at_step": fault_at_step}
+    if executor != "ray" and any(v is not None for v in ray_only.values()):
+        given = ", ".join(f"{k}={v!r}" for k, v in ray_only.items() if v is not None)
+        raise ValueError(f"{given} apply to executor='ray' only, got {executor!r}")
     _check_env_spec(env_id_or_fn, executor)
     probe = _make_env(env_id_or_fn)  # checks: Discrete actions, flat Box obs
     obs_dim, n_actions = probe.observation_space.shape[0], int(probe.action_space.n)
     probe.close()
+    if executor == "ray":  # Ape-X on Ray: the same algorithm, priorities added
+        from qlearn_lite.distributed.apex import apex_dqn
 
-    net_seed = shared_seed(config.seed, "actor-learner network")
-    buffer_seed = shared_seed(config.seed, "actor-learner replay")
-    eval_seed = shared_seed(config.seed, "actor-learner evaluation")
-    epsilons = apex_epsilons(config.n_actors, config.eps, config.eps_alpha)
-    contexts = worker_contexts(config.seed, config.n_actors, final_epsilons=epsilons)
+        return apex_dqn(
+            env_id_or_fn,
+            config,
+            obs_dim,
+            n_actions,
+            address,
+            progress=progress,
+            fault_at_step=fault_at_step,
+            fault_actor=fault_actor,
+            max_restarts=max_restarts,
+        )
+
+    net_seed, buffer_seed, eval_seed, contexts = run_seeds(config)
 
     q_net = new_q_network(obs_dim, n_actions, config.hidden, net_seed)
     flat = _flatten(q_net)

@@ -17,6 +17,7 @@ eq. 4) picks ``a'`` with the online net and values it with the target net,
 which removes most of the over-estimation of the ``max``.
 
 The update rules are pure functions (:func:`td_targets`, :func:`dqn_loss`,
+its importance-weighted form :func:`prioritized_dqn_loss`, :func:`td_errors`,
 :func:`hard_update`, :func:`polyak_update`, :func:`n_step_transitions`);
 :func:`train_dqn` is one loop that reads top to bottom: act, store, sample,
 update, copy the target, evaluate.
@@ -150,15 +151,14 @@ def td_targets(
     return rewards + gamma * (1.0 - terminated) * next_values
 
 
-def _loss_and_mean_q(
+def _q_and_targets(
     q_net: nn.Module,
     target_net: nn.Module | None,
     batch: ReplayBatch,
     gamma: float,
     double: bool,
-    loss: str,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`dqn_loss` and the mean predicted ``Q(s, a)`` of the batch."""
+    """``Q(s, a)`` of the batch (with its gradient) and the TD targets (without)."""
     q_taken = q_net(batch.obs).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
     with torch.no_grad():
         bootstrap_net = q_net if target_net is None else target_net
@@ -171,11 +171,82 @@ def _loss_and_mean_q(
         targets = td_targets(
             batch.rewards, next_q, batch.terminated, discount, next_q_online
         )
+    return q_taken, targets
+
+
+def _loss_and_mean_q(
+    q_net: nn.Module,
+    target_net: nn.Module | None,
+    batch: ReplayBatch,
+    gamma: float,
+    double: bool,
+    loss: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`dqn_loss` and the mean predicted ``Q(s, a)`` of the batch."""
+    q_taken, targets = _q_and_targets(q_net, target_net, batch, gamma, double)
     if loss == "huber":  # Huber with delta 1: quadratic near 0, linear beyond
         value = F.smooth_l1_loss(q_taken, targets)
     else:
         value = F.mse_loss(q_taken, targets)
     return value, q_taken.detach().mean()
+
+
+def td_errors(
+    q_net: nn.Module,
+    target_net: nn.Module | None,
+    batch: ReplayBatch,
+    gamma: float,
+    double: bool = False,
+) -> torch.Tensor:
+    """float32 ``[batch]``: the TD errors ``y_i - Q(s_i, a_i)``, no gradient.
+
+    The targets ``y`` are :func:`dqn_loss`'s. An Ape-X actor calls it with
+    ``target_net=None`` on its own copy of the weights to give new
+    transitions their first priorities ``|delta_i|`` (Horgan et al. 2018,
+    section 3, Algorithm 1 line 11).
+    """
+    check_unit("gamma", gamma)
+    _check_module("q_net", q_net)
+    with torch.no_grad():
+        q_taken, targets = _q_and_targets(q_net, target_net, batch, gamma, double)
+    return targets - q_taken
+
+
+def prioritized_dqn_loss(
+    q_net: nn.Module,
+    target_net: nn.Module | None,
+    batch: ReplayBatch,
+    weights: torch.Tensor,
+    gamma: float,
+    double: bool = False,
+    loss: Literal["huber", "mse"] = "huber",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`dqn_loss` with importance-sampling weights, and the TD errors.
+
+    ``mean_i weights_i * loss(Q(s_i, a_i) - y_i)``: the weighted update of
+    prioritized replay (Schaul et al. 2016, Algorithm 1 line 12), where
+    ``weights`` (float32 ``[batch]``) are the sample's importance-sampling
+    weights; all ones gives :func:`dqn_loss`'s value. Returns the scalar loss
+    (to call ``.backward()`` on) and the TD errors ``y_i - Q(s_i, a_i)``
+    (float32 ``[batch]``, detached) whose absolute values are the sampled
+    transitions' new priorities, from the same forward pass.
+    """
+    if not isinstance(loss, str) or loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    check_unit("gamma", gamma)
+    _check_module("q_net", q_net)
+    if not isinstance(weights, torch.Tensor) or weights.shape != batch.actions.shape:
+        shape = getattr(weights, "shape", type(weights).__name__)
+        raise ValueError(
+            "weights must be a float tensor [batch] (one importance-sampling "
+            f"weight per transition, shape {tuple(batch.actions.shape)}), got {shape}"
+        )
+    q_taken, targets = _q_and_targets(q_net, target_net, batch, gamma, double)
+    if loss == "huber":
+        per_transition = F.smooth_l1_loss(q_taken, targets, reduction="none")
+    else:
+        per_transition = F.mse_loss(q_taken, targets, reduction="none")
+    return (weights * per_transition).mean(), (targets - q_taken).detach()
 
 
 def dqn_loss(

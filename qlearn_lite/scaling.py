@@ -16,8 +16,8 @@ Two halves:
   ``"processes"``           the same with spawned actor processes
   ``"vectorized"``          :func:`~qlearn_lite.vectorized_dqn.vectorized_dqn`: many
                             carts as one tensor op (CPU, or CUDA with ``device``)
-  ``"ray"``                 Ray actors on one machine (needs ``qlearn_lite.distributed``
-                            with a DQN actor-learner, and Ray)
+  ``"ray"``                 the actor-learner with ``executor="ray"`` (Ape-X-lite:
+                            prioritized replay, 1,000 transitions per call; needs Ray)
   ``"ray-cluster"``         the same on a two-node ``ray.cluster_utils.Cluster``
   ========================  ==========================================================
 
@@ -163,6 +163,11 @@ def as_task(task: Task | str) -> Task:
 
 
 # ================================================================ executors
+RAY_CHUNK = 1_000
+"""Transitions per actor call on Ray (``qlearn_lite.distributed.apex``'s
+least chunk): :func:`run` raises ``chunk_size`` to it for the Ray executors."""
+
+
 class ExecutorUnavailable(RuntimeError):
     """The executor exists in the course but cannot run here (and why)."""
 
@@ -170,10 +175,10 @@ class ExecutorUnavailable(RuntimeError):
 def _ray_dqn() -> Callable[..., ParallelResult]:
     """The Ray actor-learner DQN, or ExecutorUnavailable saying what is missing.
 
-    Ray is an optional extra and the DQN on it lives in
-    ``qlearn_lite.distributed``; both must be there. The expected interface is
-    ``qlearn_lite.distributed.actor_learner_dqn(env, config, executor="ray" |
-    "ray-cluster", progress=...)`` returning a ParallelResult.
+    Ray is an optional extra; the DQN on it is
+    :func:`~qlearn_lite.actor_learner.actor_learner_dqn` with
+    ``executor="ray"`` (:mod:`qlearn_lite.distributed.apex`). The function
+    returned is :func:`_run_on_ray`.
     """
     if importlib.util.find_spec("qlearn_lite.distributed") is None:
         raise ExecutorUnavailable(
@@ -184,14 +189,27 @@ def _ray_dqn() -> Callable[..., ParallelResult]:
         raise ExecutorUnavailable(
             "the Ray executors need Ray: pip install 'qlearn-lite[ray]'"
         )
-    distributed = importlib.import_module("qlearn_lite.distributed")
-    function = getattr(distributed, "actor_learner_dqn", None)
-    if function is None:
-        raise ExecutorUnavailable(
-            "qlearn_lite.distributed has no actor_learner_dqn yet (its Ray "
-            "learners are tabular): the Ray executors cannot run the common DQN"
-        )
-    return function
+    return _run_on_ray
+
+
+def _run_on_ray(
+    env: Any, config: ActorLearnerConfig, executor: str, progress: bool
+) -> ParallelResult:
+    """``executor="ray"``: the local instance (started if needed);
+    ``"ray-cluster"``: a two-node ``ray.cluster_utils.Cluster`` built for the
+    run, joined by its address, with one CPU per node, and torn down after
+    (a local instance that was connected is left first)."""
+    from qlearn_lite.distributed import local_cluster
+
+    if executor == "ray":
+        result = actor_learner_dqn(env, config, executor="ray", progress=progress)
+    else:
+        with local_cluster(n_nodes=2, cpus_per_node=1) as cluster:
+            result = actor_learner_dqn(
+                env, config, "ray", progress=progress, address=cluster.address
+            )
+    result.executor = executor
+    return result
 
 
 def executor_status() -> dict[str, str | None]:
@@ -508,9 +526,16 @@ def run(
                     task.env_spec(), config, executor=executor, progress=progress
                 )
             else:
-                result = ray_dqn(
-                    task.env_spec(), config, executor=executor, progress=progress
-                )
+                if config.chunk_size < RAY_CHUNK:
+                    notes.append(
+                        f"Ray sends {RAY_CHUNK:,} transitions per call (asked for "
+                        f"chunk_size={config.chunk_size}): a call costs about 1 ms"
+                    )
+                    config = config.replace(
+                        chunk_size=RAY_CHUNK,
+                        buffer_size=max(config.buffer_size, RAY_CHUNK),
+                    )
+                result = ray_dqn(task.env_spec(), config, executor, progress)
             extra = result.extra
             eval_steps = list(extra.get("eval_steps", []))
             eval_seconds = list(extra.get("eval_seconds", []))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import faulthandler
 import gc
+import importlib.util
 import math
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from multiprocessing import synchronize
@@ -19,7 +21,8 @@ import psutil
 import pytest
 import torch
 
-from qlearn_lite.actor_learner import ActorLearnerConfig, actor_learner_dqn
+from qlearn_lite.actor_learner import ActorLearnerConfig, Chunk, actor_learner_dqn
+from qlearn_lite.distributed.apex import ApexReplay, PrioritizedChunk, chunk_priorities
 from qlearn_lite.envs import costly_env_fn
 from qlearn_lite.parallel import WorkerError
 
@@ -238,8 +241,172 @@ def test_unpicklable_env_functions_are_rejected_for_processes():
 
 
 def test_bad_executor_and_config_types():
-    """The executor is one of two names; the config is an ActorLearnerConfig."""
-    with pytest.raises(ValueError, match="'processes' or 'threads', got 'ray'"):
-        actor_learner_dqn("CartPole-v1", SMALL, executor="ray")
+    """The executor is one of three names; the config is an ActorLearnerConfig."""
+    with pytest.raises(ValueError, match="'processes', 'threads', 'ray', got 'dask'"):
+        actor_learner_dqn("CartPole-v1", SMALL, executor="dask")
     with pytest.raises(TypeError, match="ActorLearnerConfig, got dict"):
         actor_learner_dqn("CartPole-v1", {"n_actors": 2})
+
+
+# -------------------------------------------------------------- Ape-X on Ray
+HAS_RAY = importlib.util.find_spec("ray") is not None
+needs_ray = pytest.mark.skipif(not HAS_RAY, reason="Ray is not installed")
+# Ray sends 1,000 transitions per call: three chunks, 1,000 updates.
+RAY_SMALL = SMALL.replace(
+    total_steps=3_000, learning_starts=1_000, buffer_size=10_000, chunk_size=1_000
+)
+
+
+def _chunk(n: int, seed: int = 0) -> Chunk:
+    rng = np.random.default_rng(seed)
+    return Chunk(
+        actor_id=0,
+        obs=rng.normal(size=(n, 4)).astype(np.float32),
+        actions=rng.integers(2, size=n),
+        rewards=np.ones(n, dtype=np.float32),
+        next_obs=rng.normal(size=(n, 4)).astype(np.float32),
+        terminated=np.zeros(n, dtype=bool),
+        discounts=np.full(n, 0.9**3, dtype=np.float32),
+        versions=np.arange(n, dtype=np.int64),
+        env_steps=n,
+    )
+
+
+def test_replay_actor_samples_by_priority_and_takes_new_ones():
+    """ApexReplay (as a plain object): initial priorities decide the sampling,
+    the n-step columns follow their slots, priority updates are recorded."""
+    replay = ApexReplay(100, 4, alpha=1.0, beta_start=0.4, beta_steps=10, seed=0)
+    chunk = _chunk(10)
+    priorities = np.zeros(10)
+    priorities[3] = 5.0  # all the others get only the buffer's eps
+    assert replay.add(PrioritizedChunk(chunk, priorities, "a", 0.0, True)) == 10
+    burst = replay.sample(batch_size=4, num_batches=3)
+    assert burst["obs"].shape == (3, 4, 4) and burst["weights"].shape == (3, 4)
+    assert set(burst["indices"].ravel()) == {3}
+    np.testing.assert_array_equal(burst["versions"], burst["indices"])
+    assert replay.stats()["changed_fraction"] == 0.0
+    replay.update_priorities(np.array([3, 4]), np.array([0.0, 5.0]))
+    stats = replay.stats()
+    assert stats["priority_updates"] == 2 and stats["changed_fraction"] == 0.2
+    assert set(replay.sample(4, 1)["indices"].ravel()) == {4}
+
+
+def test_chunk_priorities_are_absolute_td_errors():
+    """A network that predicts 0 everywhere: |delta| is the n-step reward."""
+    net = torch.nn.Linear(4, 2)
+    torch.nn.init.zeros_(net.weight)
+    torch.nn.init.zeros_(net.bias)
+    np.testing.assert_allclose(chunk_priorities(net, _chunk(5), 0.9), np.ones(5))
+
+
+@pytest.mark.parametrize(
+    ("config", "kwargs", "error", "words"),
+    [
+        (SMALL, {}, ValueError, "chunk_size must be >= 1000 for executor='ray'"),
+        (
+            RAY_SMALL.replace(buffer_size=500),
+            {},
+            ValueError,
+            "buffer_size must hold at least one chunk",
+        ),
+        (
+            RAY_SMALL.replace(n_actors=1, synchronous=True),
+            {},
+            ValueError,
+            "reproducible only statistically",
+        ),
+        (RAY_SMALL, {"fault_actor": 2}, ValueError, "fault_actor must be an actor"),
+        (RAY_SMALL, {"fault_at_step": -1}, ValueError, "fault_at_step must be"),
+        (RAY_SMALL, {"max_restarts": -1}, ValueError, "max_restarts must be"),
+    ],
+)
+def test_bad_ray_input_is_refused_before_ray_starts(config, kwargs, error, words):
+    """Ray's own limits name the argument, what is expected and what was given."""
+    with pytest.raises(error, match=words):
+        actor_learner_dqn("CartPole-v1", config, "ray", progress=False, **kwargs)
+
+
+def test_ray_only_arguments_and_lambdas_are_refused():
+    """address/fault_at_step need executor='ray'; Ray imports env functions too."""
+    with pytest.raises(ValueError, match="apply to executor='ray' only"):
+        actor_learner_dqn("CartPole-v1", SMALL, address="auto", progress=False)
+    with pytest.raises(TypeError, match="move it to a module"):
+        actor_learner_dqn(
+            lambda: gym.make("CartPole-v1"), RAY_SMALL, "ray", progress=False
+        )
+
+
+def _live_ray_actors(seconds: float = 15.0) -> list[str]:
+    """Class names of this session's Ray actors not yet dead, after waiting up
+    to ``seconds`` (``ray.kill`` is asynchronous). Read from Ray's GCS table:
+    the state API needs the dashboard, which the course does not start."""
+    import ray
+
+    deadline = time.monotonic() + seconds
+    while True:
+        alive = [
+            actor["ActorClassName"]
+            for actor in ray._private.state.actors().values()
+            if actor["State"] != "DEAD"
+        ]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.2)
+
+
+@needs_ray
+def test_ray_run_trains_writes_priorities_back_and_ends_its_actors(ray_connection):
+    """Two Ray actors, one replay actor: counts, ratio, lags, priorities, cleanup."""
+    result = actor_learner_dqn("CartPole-v1", RAY_SMALL, "ray", progress=False)
+    assert result.executor == "ray" and result.design == "actor-learner"
+    assert result.global_steps >= RAY_SMALL.total_steps
+    assert sum(result.worker_steps) == result.global_steps
+    assert result.updates == math.floor(
+        RAY_SMALL.replay_ratio * (result.global_steps - RAY_SMALL.learning_starts)
+    )
+    assert result.final_epsilons == pytest.approx([0.4, 0.4**8])
+    assert result.lags.shape == (result.updates * RAY_SMALL.batch_size,)
+    assert result.lags.min() >= 0 and result.lags.max() <= result.updates
+    assert result.staleness["max"] == result.lags.max() > 0
+    assert result.extra["arrival_lags"].size == 1_000 * result.extra["chunks"]
+    replay = result.extra["replay"]
+    assert replay["size"] == 1_000 * result.extra["chunks"]
+    assert replay["priority_updates"] == result.updates * RAY_SMALL.batch_size
+    assert replay["changed_fraction"] > 0.5  # the learner's |delta| arrived
+    assert replay["beta"] == pytest.approx(1.0)  # annealed over the run
+    assert result.extra["restarts"] == 0
+    assert result.extra["nodes_used"] == 1
+    assert _live_ray_actors() == []
+
+
+@needs_ray
+def test_a_killed_ray_actor_is_restarted_and_training_completes(ray_connection):
+    """ray.kill(no_restart=False) after the first chunk: one restart, a full run."""
+    config = RAY_SMALL.replace(total_steps=4_000)
+    result = actor_learner_dqn(
+        "CartPole-v1", config, "ray", progress=False, fault_at_step=1_000
+    )
+    assert result.extra["faults"] == 1 and result.extra["restarts"] == 1
+    assert result.global_steps >= config.total_steps
+    assert result.updates == math.floor(
+        config.replay_ratio * (result.global_steps - config.learning_starts)
+    )
+    assert _live_ray_actors() == []
+
+
+@needs_ray
+def test_a_raising_ray_actor_gives_worker_error(ray_connection):
+    """An exception in an actor's env: WorkerError with its traceback, no retry."""
+    import ray
+
+    # Ray's workers cannot import this test module by name: send its code.
+    module = sys.modules[failing_cartpole.__module__]
+    ray.cloudpickle.register_pickle_by_value(module)
+    try:
+        with pytest.raises(WorkerError) as caught:
+            actor_learner_dqn(failing_cartpole, RAY_SMALL, "ray", progress=False)
+    finally:
+        ray.cloudpickle.unregister_pickle_by_value(module)
+    assert "boom in the actor's env" in caught.value.traceback_text
+    assert caught.value.worker_id in (0, 1) and caught.value.executor == "ray"
+    assert _live_ray_actors() == []

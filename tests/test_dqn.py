@@ -202,6 +202,27 @@ def test_dqn_loss_gradient_flows_only_into_online_net():
     assert all(p.grad is None for p in target.parameters())
 
 
+def test_prioritized_loss_weights_each_transition_and_returns_td_errors():
+    """Weights of ones give dqn_loss; other weights scale each row's loss."""
+    online = linear_net([[1.0, 2.0], [3.0, 4.0]])
+    target = linear_net([[0.0, 1.0], [1.0, 0.0]])
+    batch = hand_batch()
+    errors = torch.tensor([1.5 - 1.0, 0.0 - 4.0])  # y - Q(s, a), as by hand above
+    ones, td = dqn.prioritized_dqn_loss(
+        online, target, batch, torch.ones(2), gamma=0.5, loss="mse"
+    )
+    torch.testing.assert_close(ones, dqn_loss(online, target, batch, 0.5, loss="mse"))
+    torch.testing.assert_close(td, errors)
+    assert not td.requires_grad
+    weighted, _ = dqn.prioritized_dqn_loss(
+        online, target, batch, torch.tensor([1.0, 0.25]), gamma=0.5, loss="mse"
+    )
+    torch.testing.assert_close(weighted, (errors[0] ** 2 + 0.25 * errors[1] ** 2) / 2)
+    torch.testing.assert_close(dqn.td_errors(online, target, batch, 0.5), errors)
+    with pytest.raises(ValueError, match=r"weights must be a float tensor \[batch\]"):
+        dqn.prioritized_dqn_loss(online, target, batch, torch.ones(3), 0.5)
+
+
 def test_dqn_loss_rejects_unknown_loss():
     """An unknown loss name is a ValueError listing the valid ones."""
     net = QNetwork(2, 2)

@@ -34,19 +34,35 @@ TINY = {
 STATUS = executor_status()
 
 
+RAY_STARTUP_MISSED = "timed out during startup"  # Ray's words on a busy machine
+
+
 @pytest.fixture(scope="module")
 def results() -> dict[str, object]:
-    """One tiny run per available executor (shared by the tests below)."""
-    return {
-        name: run(name, "CartPole-v1", seed=3, **TINY)
-        for name, why in STATUS.items()
-        if why is None
-    }
+    """One tiny run per available executor (shared by the tests below).
+
+    A Ray executor whose local instance or two-node cluster missed Ray's own
+    start-up deadline (a busy machine) is kept as the error, and its tests
+    skip with it; any other error fails them.
+    """
+    runs: dict[str, object] = {}
+    for name, why in STATUS.items():
+        if why is not None:
+            continue
+        try:
+            runs[name] = run(name, "CartPole-v1", seed=3, **TINY)
+        except RuntimeError as error:
+            if not (name.startswith("ray") and RAY_STARTUP_MISSED in str(error)):
+                raise
+            runs[name] = error
+    return runs
 
 
 def _result(results: dict, executor: str):
     if STATUS[executor] is not None:
         pytest.skip(f"{executor} is not available here: {STATUS[executor]}")
+    if isinstance(results[executor], RuntimeError):
+        pytest.skip(f"Ray did not start in time: {results[executor]}")
     return results[executor]
 
 
@@ -99,7 +115,7 @@ def test_serial_keeps_its_bursts_and_zero_lag(results):
     assert any("serial runs one actor" in note for note in result.extra["notes"])
 
 
-@pytest.mark.parametrize("executor", ["threads", "processes"])
+@pytest.mark.parametrize("executor", ["threads", "processes", "ray", "ray-cluster"])
 def test_actor_learner_keeps_the_ratio_on_what_it_received(results, executor):
     """updates == floor(0.5 x (received - learning_starts)); lags are recorded."""
     result = _result(results, executor)
@@ -124,11 +140,22 @@ def test_vectorized_keeps_the_ratio_per_vector_step(results):
     assert result.extra["replay_ratio_kept"] is True
 
 
+@pytest.mark.parametrize(("executor", "nodes"), [("ray", 1), ("ray-cluster", 2)])
+def test_ray_executors_send_1000_per_call_on_their_nodes(results, executor, nodes):
+    """Ray raises the chunk to 1,000 transitions (and says so); the cluster run
+    puts its two actors on its two nodes."""
+    result = _result(results, executor)
+    assert result.extra["config"].chunk_size == 1_000
+    assert any("1,000 transitions per call" in n for n in result.extra["notes"])
+    assert result.extra["nodes_used"] == nodes
+    assert result.extra["replay"]["priority_updates"] == 64 * result.updates
+
+
 @pytest.mark.parametrize("executor", ["ray", "ray-cluster"])
 def test_ray_executors_run_or_say_why_not(results, executor):
-    """Where Ray's DQN is missing, run raises ExecutorUnavailable with the reason."""
+    """Where Ray is missing, run raises ExecutorUnavailable with the reason."""
     if STATUS[executor] is None:
-        assert results[executor].executor == executor
+        assert _result(results, executor).executor == executor
         return
     assert STATUS[executor]  # a reason, in words
     with pytest.raises(ExecutorUnavailable, match="Ray|distributed"):

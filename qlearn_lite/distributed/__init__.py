@@ -5,7 +5,11 @@
 * :mod:`~qlearn_lite.distributed.sharded` -- :func:`sharded_q_learning`: a
   parameter server whose Q-table is split by state across shard actors;
 * :mod:`~qlearn_lite.distributed.blocks` -- what runs inside those actors
-  (NumPy only, so that an actor process stays small).
+  (NumPy only, so that an actor process stays small);
+* :mod:`~qlearn_lite.distributed.apex` -- Ape-X-lite, the Ray executor of
+  :func:`qlearn_lite.actor_learner.actor_learner_dqn` (``executor="ray"``):
+  actor actors with their own epsilons, one prioritized replay actor, the
+  learner in the driver, and actors that Ray restarts when they die.
 
 Ray is an optional extra (``pip install "qlearn-lite[ray]"``) and is imported
 only when one of these functions runs, so this package imports without it.
@@ -24,10 +28,12 @@ _EXPORTS = {
     "can_start": "cluster",
     "connect": "cluster",
     "current": "cluster",
+    "local_cluster": "cluster",
     "ray_memory_mb": "cluster",
     "ray_processes": "cluster",
     "require_ray": "cluster",
     "shutdown": "cluster",
+    "apex_dqn": "apex",
     "serial_sharded_q_learning": "sharded",
     "shard_bounds": "sharded",
     "sharded_q_learning": "sharded",

@@ -34,6 +34,8 @@ import os
 import re
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,10 +47,12 @@ __all__ = [
     "can_start",
     "connect",
     "current",
+    "local_cluster",
     "ray_memory_mb",
     "ray_processes",
     "require_ray",
     "shutdown",
+    "worker_error",
 ]
 
 DEFAULT_OBJECT_STORE_MB = 150
@@ -322,7 +326,7 @@ def _start_local(ray: Any, attempts: int, **init_kwargs: Any) -> None:
             ]
             shutdown()
             if attempt == attempts:
-                load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+                load = _load()
                 raise RuntimeError(
                     f"Ray could not start a local instance ({attempts} attempt(s)): "
                     f"{type(error).__name__}: {str(error).rstrip('.')}. Load average "
@@ -336,6 +340,11 @@ def _start_local(ray: Any, attempts: int, **init_kwargs: Any) -> None:
             p for p in psutil.Process().children(recursive=True) if p.pid not in before
         ]
         return
+
+
+def _load() -> float:
+    """The 1-minute load average (NaN where the OS does not say)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
 def _describe(ray: Any, started_here: bool, seconds: float) -> RayConnection:
@@ -398,6 +407,58 @@ def current() -> RayConnection | None:
     except ImportError:
         return None
     return _connection if ray.is_initialized() else None
+
+
+@contextmanager
+def local_cluster(
+    n_nodes: int = 2,
+    cpus_per_node: int = 1,
+    object_store_mb: float = 80,
+    verbose: bool = False,
+) -> Iterator[RayConnection]:
+    """A Ray cluster of ``n_nodes`` nodes simulated on this machine, joined.
+
+    ``ray.cluster_utils.Cluster``: each node has its own raylet and object
+    store, so to Ray (and to the code that runs on it) they are separate
+    machines; joining it goes through :func:`connect` with its address, as
+    joining a real cluster would. A connection already open is left first
+    (:func:`shutdown`; the next ``connect()`` starts a local instance again).
+    At the end of the ``with`` block the driver leaves and the cluster stops.
+
+    >>> with local_cluster() as info:  # doctest: +SKIP
+    ...     result = actor_learner_dqn(env, config, "ray", address=info.address)
+    """
+    n_nodes = check_int("n_nodes", n_nodes, 1)
+    cpus_per_node = check_int("cpus_per_node", cpus_per_node, 1)
+    object_store_mb = check_number("object_store_mb", object_store_mb, 75, 1e6)
+    require_ray("local_cluster")
+    from ray.cluster_utils import Cluster
+
+    shutdown()
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    node = {
+        "num_cpus": cpus_per_node,
+        "object_store_memory": int(object_store_mb * 2**20),
+    }
+    cluster = None
+    try:
+        try:
+            cluster = Cluster(initialize_head=True, head_node_args=node)
+            for _ in range(n_nodes - 1):
+                cluster.add_node(**node)
+        except Exception as error:  # Ray raises a bare Exception on a timeout
+            if "timed out during startup" not in str(error):
+                raise
+            raise RuntimeError(
+                f"Ray could not start a {n_nodes}-node local cluster: {error} "
+                f"(load average {_load():.1f} on {os.cpu_count()} cores; try "
+                "again when the machine is quieter)"
+            ) from error
+        yield connect(cluster.address, verbose=verbose)
+    finally:
+        shutdown()
+        if cluster is not None:
+            cluster.shutdown()
 
 
 # ================================================================ processes
@@ -491,3 +552,21 @@ def _cgroup_memory_left_mb() -> float | None:
         return (int(limit) - used) / 2**20
     except (OSError, ValueError):
         return None
+
+
+# =================================================================== errors
+def worker_error(error: Exception, worker: int, n_workers: int) -> Exception:
+    """A Ray error from actor ``worker``'s call as the course's ``WorkerError``:
+    the actor's exception name and message, and Ray's text of it (which holds
+    the actor's traceback) as ``traceback_text``."""
+    from qlearn_lite.parallel import WorkerError  # torch: not for connect alone
+
+    cause = getattr(error, "cause", None) or error
+    return WorkerError(
+        worker,
+        n_workers,
+        type(cause).__name__,
+        str(cause).splitlines()[0] if str(cause) else "",
+        str(error),
+        executor="ray",
+    )

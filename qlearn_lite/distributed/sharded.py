@@ -59,9 +59,9 @@ from qlearn_lite.distributed.blocks import (
     TransitionSampler,
     pull_other_blocks,
 )
+from qlearn_lite.distributed.cluster import worker_error
 from qlearn_lite.parallel import (
     ParallelResult,
-    WorkerError,
     lag_summary,
     worker_contexts,
 )
@@ -496,18 +496,6 @@ def _read_table(ray: Any, shards: list[Any]) -> np.ndarray:
     )
 
 
-def _worker_error(error: Exception, worker: int, n_workers: int) -> WorkerError:
-    cause = getattr(error, "cause", None) or error
-    return WorkerError(
-        worker,
-        n_workers,
-        type(cause).__name__,
-        str(cause).splitlines()[0] if str(cause) else "",
-        str(error),
-        executor="ray",
-    )
-
-
 def _get_all(ray: Any, refs: list[Any]) -> list[Any]:
     """``ray.get`` of one call per worker; a worker's exception as WorkerError."""
     replies = []
@@ -515,7 +503,7 @@ def _get_all(ray: Any, refs: list[Any]) -> list[Any]:
         try:
             replies.append(ray.get(ref))
         except ray.exceptions.RayError as error:
-            raise _worker_error(error, w, len(refs)) from error
+            raise worker_error(error, w, len(refs)) from error
     return replies
 
 
@@ -569,7 +557,7 @@ def _run_async(
             reply = ray.get(ref)
         except ray.exceptions.RayError as error:
             # The caller kills every actor, which ends the calls still in flight.
-            raise _worker_error(error, w, len(workers)) from error
+            raise worker_error(error, w, len(workers)) from error
         calls += 1
         lags.extend(reply["lags"])
         sweeps[w] = reply["sweeps"]
