@@ -459,36 +459,3 @@ def test_shutdown_leaves_no_ray_process(ray_connection):
     assert ray_processes() == []
     assert current() is None
     assert shutdown() == 0  # a second call is harmless
-
-
-# ============================================================== exercises
-def test_exercise_checkers_accept_the_solutions_and_catch_mistakes(capsys):
-    """Each checker passes its own solution and names a typical mistake."""
-    from qlearn_lite.distributed import exercises
-
-    namespace = {"np": np}
-    for source in exercises.SOLUTIONS.values():
-        exec(source, namespace)  # noqa: S102 - the package's own solutions
-    assert exercises.check_shard_of(namespace["shard_of"])
-    assert exercises.check_stale_block_update(namespace["stale_block_update"])
-
-    def off_by_one(states, bounds):
-        return np.searchsorted(bounds[1:], states, side="left")
-
-    assert not exercises.check_shard_of(off_by_one)
-    assert "boundary" in capsys.readouterr().out
-
-    def no_terminal(
-        q_local, states, actions, next_states, rewards, terminated, step, gamma
-    ):
-        targets = rewards + gamma * q_local[next_states].max(axis=1)
-        return q_local[states, actions] + step * (targets - q_local[states, actions])
-
-    assert not exercises.check_stale_block_update(no_terminal)
-    assert "must not bootstrap" in capsys.readouterr().out
-
-    def stub(*args):
-        raise NotImplementedError
-
-    assert not exercises.check_stale_block_update(stub)
-    assert "not implemented yet" in capsys.readouterr().out
