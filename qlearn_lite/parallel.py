@@ -552,9 +552,9 @@ def _watch_parent(parent_pid: int, stop: Any) -> threading.Thread:
     ``os.getppid()`` changes: this thread sees it within
     :data:`PARENT_POLL_SECONDS`, sets the stop flag so that the worker leaves
     its loop, and ends the process after :data:`ORPHAN_GRACE_SECONDS`
-    whatever the worker is doing. No worker outlives its parent. The parent's
-    pid comes from the parent: a child still importing when the parent dies
-    sees a different ``getppid()`` at once.
+    whatever the worker is doing: no worker outlives its parent by more than
+    about 2.5 s. The parent's pid comes from the parent: a child still
+    importing when the parent dies sees a different ``getppid()`` at once.
     """
 
     def watch() -> None:
