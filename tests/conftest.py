@@ -70,3 +70,28 @@ def ray_connection(ray_local):
     from qlearn_lite import distributed
 
     return distributed.connect(num_cpus=2, verbose=False)
+
+
+def threads_left(before: set, grace: float = 2.0) -> list[str]:
+    """Names of the threads started since ``before`` (a set of
+    ``threading.enumerate()``) that are still alive ``grace`` seconds later.
+
+    A thread that has set its "finished" event may need a moment to exit,
+    and a library that runs its own threads (Ray's driver, once a test of
+    the session has started Ray) may start and end them at any time: those
+    are not ours, so only the course's threads (named ``qlearn-lite-*``)
+    count as left running.
+    """
+    import threading
+    import time
+
+    deadline = time.monotonic() + grace
+    while True:
+        left = [
+            t.name
+            for t in threading.enumerate()
+            if t not in before and t.is_alive() and t.name.startswith("qlearn-lite")
+        ]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)

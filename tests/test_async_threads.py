@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from conftest import threads_left
 
 from qlearn_lite import async_threads as at
 from qlearn_lite.dqn import QNetwork, td_targets
@@ -417,22 +418,22 @@ def test_snapshots_and_time_to_threshold():
 # --------------------------------------------------------------- control
 def test_worker_exception_stops_all_and_reaches_caller():
     """A failing worker raises WorkerError with its id; no worker thread survives."""
-    before = threading.active_count()
+    before = set(threading.enumerate())
     with pytest.raises(at.WorkerError, match=r"worker \d of 3") as caught:
         at.async_q_learning(lambda: FailingEnv(50), 3, 10_000_000, progress=False)
     assert caught.value.worker_id in (0, 1, 2)
     assert isinstance(caught.value.__cause__, ValueError)
     assert "boom" in caught.value.traceback_text
-    assert threading.active_count() == before
+    assert threads_left(before) == []
     assert worker_threads() == []
 
 
 def test_keyboard_interrupt_stops_every_worker():
     """Ctrl-C during a run stops all workers before KeyboardInterrupt propagates."""
-    before = threading.active_count()
+    before = set(threading.enumerate())
     with pytest.raises(KeyboardInterrupt):
         at.async_q_learning(InterruptingEnv, 3, 10_000_000, progress=False)
-    assert threading.active_count() == before
+    assert threads_left(before) == []
     assert worker_threads() == []
 
 
@@ -447,12 +448,12 @@ def test_deep_worker_exception_propagates():
             env.step = None  # calling it raises TypeError
         return env
 
-    before = threading.active_count()
+    before = set(threading.enumerate())
     config = at.ASYNC_DQN_CONFIG.replace(total_steps=1_000_000)
     with pytest.raises(at.WorkerError, match=r"worker \d of 2") as caught:
         at.async_dqn(make, 2, config, progress=False)
     assert isinstance(caught.value.__cause__, TypeError)
-    assert threading.active_count() == before
+    assert threads_left(before) == []
 
 
 # -------------------------------------------------------------- bad input

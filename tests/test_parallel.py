@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import threads_left
 
 from qlearn_lite.parallel import (
     ParallelResult,
@@ -148,13 +149,13 @@ def test_run_threads_restores_torch_threads():
 def test_run_threads_worker_error():
     """The first error stops every worker and arrives as WorkerError with its id."""
     config = DemoConfig(steps=10**6, fail_worker=1, fail_at=5)
-    before = threading.active_count()
+    before = set(threading.enumerate())
     with pytest.raises(WorkerError) as info:
         run_threads(count_worker, worker_contexts(0, 3), None, config)
     assert info.value.worker_id == 1
     assert isinstance(info.value.__cause__, ValueError)
     assert "fails on purpose" in info.value.traceback_text
-    assert threading.active_count() == before
+    assert threads_left(before) == []
 
 
 class _WatchedEnv:
@@ -187,7 +188,7 @@ def _slow_worker(ctx: WorkerContext, config: None, shared: dict) -> None:
 def test_ctrl_c_returns_only_after_every_worker_ended():
     """KeyboardInterrupt propagates after every worker has returned."""
     shared = {"envs": [_WatchedEnv(), _WatchedEnv()], "ended": [False, False]}
-    before = threading.active_count()
+    before = set(threading.enumerate())
     timer = _interrupt_after(0.5)
     try:
         with pytest.raises(KeyboardInterrupt):
@@ -199,7 +200,7 @@ def test_ctrl_c_returns_only_after_every_worker_ended():
         env.close()
         assert not env.closed_during_step
         assert env.steps > 0
-    assert threading.active_count() == before
+    assert threads_left(before) == []
 
 
 def test_run_threads_bad_input():
