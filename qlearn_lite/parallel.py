@@ -574,6 +574,25 @@ def _watch_parent(parent_pid: int, stop: Any) -> threading.Thread:
     return thread
 
 
+def _watched(parent_pid: int, target: Callable[..., Any], args: tuple) -> None:
+    """The body of a :func:`spawn_process` child: the watchdog, then ``target``."""
+    _watch_parent(parent_pid, None)
+    target(*args)
+
+
+def spawn_process(target: Callable[..., Any], args: Sequence[Any] = ()) -> Any:
+    """A spawned process running ``target(*args)`` that ends itself within
+    about 2.5 s if this process is killed outright (:func:`_watch_parent`).
+
+    For the one-off children of the course's measurements; workers run under
+    :func:`run_processes`, whose children watch their parent the same way.
+    ``target`` must be importable, as for any spawned process.
+    """
+    return spawn_context().Process(
+        target=_watched, args=(os.getpid(), target, tuple(args))
+    )
+
+
 def _process_main(
     worker: Worker,
     ctx: WorkerContext,

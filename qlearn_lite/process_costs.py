@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from qlearn_lite.parallel import spawn_context, spawn_process
+
 __all__ = [
     "burn_worker",
     "oversubscription",
@@ -45,12 +47,6 @@ __all__ = [
 ]
 
 OBS_DIM = 4  # CartPole's observation
-
-
-def _spawn() -> Any:
-    import torch.multiprocessing as torch_mp
-
-    return torch_mp.get_context("spawn")
 
 
 def _finish(processes: Sequence[Any], timeout: float = 10.0) -> None:
@@ -136,9 +132,9 @@ def queue_throughput(
         plan.append(
             (kind, per_message, max(2, min(2_000, n_transitions // per_message)))
         )
-    mp = _spawn()
+    mp = spawn_context()
     experience, done = mp.Queue(maxsize=64), mp.Event()
-    child = mp.Process(target=_produce, args=(experience, done, plan))
+    child = spawn_process(_produce, (experience, done, plan))
     started = time.perf_counter()
     child.start()
     results = []
@@ -186,9 +182,9 @@ def tensor_after_producer_exit() -> dict[str, Any]:
     ``ConnectionRefusedError`` while the file is still there (both OSErrors,
     raised in torch's ``rebuild_storage_fd``).
     """
-    mp = _spawn()
+    mp = spawn_context()
     experience = mp.Queue()
-    child = mp.Process(target=_send_tensor_and_exit, args=(experience,))
+    child = spawn_process(_send_tensor_and_exit, (experience,))
     child.start()
     try:
         child.join(60)  # the message is in the pipe; its producer is gone
@@ -250,12 +246,12 @@ def weight_sync_cost(n_params: int = 1_000_000, repeats: int = 15) -> dict[str, 
     (request and reply) per sync, measured alone as ``"round_trip"``. The
     three are measured in turn, ``repeats`` times, in one child.
     """
-    mp = _spawn()
+    mp = spawn_context()
     weights = torch.randn(n_params)
     shared = weights.clone().share_memory_()
     version = mp.Value("q", 0)
     requests, replies = mp.Queue(), mp.Queue()
-    child = mp.Process(target=_weight_reader, args=(shared, version, requests, replies))
+    child = spawn_process(_weight_reader, (shared, version, requests, replies))
     child.start()
     times: dict[str, list[float]] = {"round_trip": [], "shared": [], "pickle": []}
     try:
@@ -320,10 +316,10 @@ def oversubscription(
     if threads is None:
         threads = (1, os.cpu_count() or 1)
     phases = [int(t) for t in threads]
-    mp = _spawn()
+    mp = spawn_context()
     barrier, results = mp.Barrier(n_processes + 1), mp.Queue()
     children = [
-        mp.Process(target=_gradient_steps, args=(phases, steps, barrier, results))
+        spawn_process(_gradient_steps, (phases, steps, barrier, results))
         for _ in range(n_processes)
     ]
     for child in children:
