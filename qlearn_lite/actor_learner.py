@@ -819,6 +819,61 @@ class Learner:
             if config.synchronous:  # after the stop: the actor sees both at once
                 shared.acks.put(True)
 
+    # ----------------------------------------------------------------- result
+    def result(
+        self,
+        executor: str,
+        reports: Sequence[ActorReport],
+        called: float,
+        extra: dict[str, Any],
+    ) -> ParallelResult:
+        """The finished run as a :class:`~qlearn_lite.parallel.ParallelResult`:
+        the learner's records, the actors' ``reports`` and the caller's
+        ``extra`` fields; ``called`` is ``time.time()`` when the run was asked
+        for (start-up is measured from it). Loads the best evaluated network
+        first when ``restore_best`` kept one."""
+        if self.best_state is not None:
+            self.q_net.load_state_dict(self.best_state)
+        first_step = self.shared.first_step.value or called
+        wall = max(self.stopped_at - first_step, 1e-9)
+        lags = np.concatenate(self.lags) if self.lags else np.zeros(0, np.int32)
+        lags = lags.astype(np.int64)  # ParallelResult.lags: int64
+        arrival = (
+            np.concatenate(self.arrival_lags)
+            if self.arrival_lags
+            else np.zeros(0, np.int32)
+        )
+        return ParallelResult(
+            q=self.q_net,
+            executor=executor,
+            design="actor-learner",
+            n_workers=len(reports),
+            worker_steps=[report.env_steps for report in reports],
+            worker_returns=[report.episode_returns for report in reports],
+            global_steps=self.env_steps,
+            updates=self.updates,
+            wall_seconds=wall,
+            startup_seconds=first_step - called,
+            cpu_seconds=sum(r.cpu_seconds for r in reports) + self.cpu_seconds,
+            final_epsilons=[report.epsilon for report in reports],
+            target_updates=self.target_updates,
+            staleness=lag_summary(lags),
+            lags=lags,
+            extra={
+                "eval_steps": self.eval_steps,
+                "eval_returns": self.eval_returns,
+                "eval_seconds": self.eval_seconds,
+                "eval_wall_seconds": self.eval_time,
+                "arrival_lags": arrival,
+                "losses": self.losses,
+                "chunks": self.chunks,
+                "actor_reports": list(reports),
+                "actor_wait_seconds": [report.wait_seconds for report in reports],
+                "learner_cpu_seconds": self.cpu_seconds,
+                **extra,
+            },
+        )
+
 
 # ================================================================= the learner
 def _check_env_spec(env: Any, executor: str) -> None:
@@ -1015,44 +1070,6 @@ def actor_learner_dqn(
             f"the learner did not stop within {config.timeout} s after the actors"
         )
 
-    if learner.best_state is not None:
-        q_net.load_state_dict(learner.best_state)
-    reports: list[ActorReport] = list(outcome.returns)
-    first_step = shared.first_step.value or called
-    wall = max(learner.stopped_at - first_step, 1e-9)
-    lags = np.concatenate(learner.lags) if learner.lags else np.zeros(0, np.int32)
-    lags = lags.astype(np.int64)  # ParallelResult.lags: int64
-    return ParallelResult(
-        q=q_net,
-        executor=executor,
-        design="actor-learner",
-        n_workers=config.n_actors,
-        worker_steps=[report.env_steps for report in reports],
-        worker_returns=[report.episode_returns for report in reports],
-        global_steps=learner.env_steps,
-        updates=learner.updates,
-        wall_seconds=wall,
-        startup_seconds=first_step - called,
-        cpu_seconds=sum(r.cpu_seconds for r in reports) + learner.cpu_seconds,
-        final_epsilons=[report.epsilon for report in reports],
-        target_updates=learner.target_updates,
-        staleness=lag_summary(lags),
-        lags=lags,
-        extra={
-            "eval_steps": learner.eval_steps,
-            "eval_returns": learner.eval_returns,
-            "eval_seconds": learner.eval_seconds,
-            "eval_wall_seconds": learner.eval_time,
-            "arrival_lags": (
-                np.concatenate(learner.arrival_lags)
-                if learner.arrival_lags
-                else np.zeros(0, np.int32)
-            ),
-            "losses": learner.losses,
-            "chunks": learner.chunks,
-            "actor_reports": reports,
-            "actor_wait_seconds": [report.wait_seconds for report in reports],
-            "learner_cpu_seconds": learner.cpu_seconds,
-            "config": config,
-        },
+    return learner.result(
+        executor, list(outcome.returns), called, extra={"config": config}
     )

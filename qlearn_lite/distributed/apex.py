@@ -103,7 +103,6 @@ from qlearn_lite.parallel import (
     WorkerContext,
     _advance,
     _new_bar,
-    lag_summary,
     spawn_context,
 )
 from qlearn_lite.prioritized import PrioritizedReplayBuffer
@@ -560,12 +559,6 @@ def apex_dqn(
         for actor in [*actors, replay]:
             ray.kill(actor)  # no_restart=True: the run is over
 
-    if learner.best_state is not None:
-        q_net.load_state_dict(learner.best_state)
-    first_step = shared.first_step.value
-    wall = max(learner.stopped_at - first_step, 1e-9)
-    lags = np.concatenate(learner.lags) if learner.lags else np.zeros(0, np.int32)
-    lags = lags.astype(np.int64)
     reports = [
         ActorReport(
             env_steps=loop.steps[i],
@@ -578,38 +571,11 @@ def apex_dqn(
         )
         for i, ctx in enumerate(contexts)
     ]
-    arrival = (
-        np.concatenate(learner.arrival_lags)
-        if learner.arrival_lags
-        else np.zeros(0, np.int32)
-    )
-    return ParallelResult(
-        q=q_net,
-        executor="ray",
-        design="actor-learner",
-        n_workers=n_actors,
-        worker_steps=list(loop.steps),
-        worker_returns=[list(r) for r in loop.returns],
-        global_steps=learner.env_steps,
-        updates=learner.updates,
-        wall_seconds=wall,
-        startup_seconds=first_step - called,
-        cpu_seconds=sum(loop.cpu) + learner.cpu_seconds,
-        final_epsilons=[ctx.final_epsilon for ctx in contexts],
-        target_updates=learner.target_updates,
-        staleness=lag_summary(lags),
-        lags=lags,
+    return learner.result(
+        "ray",
+        reports,
+        called,
         extra={
-            "eval_steps": learner.eval_steps,
-            "eval_returns": learner.eval_returns,
-            "eval_seconds": learner.eval_seconds,
-            "eval_wall_seconds": learner.eval_time,
-            "arrival_lags": arrival,
-            "losses": learner.losses,
-            "chunks": learner.chunks,
-            "actor_reports": reports,
-            "actor_wait_seconds": [0.0] * n_actors,
-            "learner_cpu_seconds": learner.cpu_seconds,
             "config": config,
             "restarts": sum(len(seen) - 1 for seen in loop.incarnations),
             "faults": loop.faults,
