@@ -37,7 +37,6 @@ from __future__ import annotations
 import os
 import pickle
 import queue as queue_module
-import resource
 import signal
 import threading
 import time
@@ -233,7 +232,8 @@ class RunOutcome:
     wall_seconds: float
     """From opening the start gate to the last worker stopping."""
     cpu_seconds: float
-    """CPU time of the workers: this process's (threads) or the children's."""
+    """CPU time of the workers while the wall clock ran: this process's
+    (threads), or the sum of the children's (processes)."""
     executor: str
     """``"threads"`` or ``"processes"``."""
     started: float = 0.0
@@ -614,8 +614,9 @@ def _process_main(
         while not go.wait(0.2):
             if ctx.should_stop():
                 break
+        cpu_start = time.process_time()  # the work's CPU, not the imports'
         value = None if ctx.should_stop() else worker(ctx, config, shared)
-        results.put(("ok", ctx.worker_id, value))
+        results.put(("ok", ctx.worker_id, (value, time.process_time() - cpu_start)))
     except BaseException as error:  # noqa: BLE001 - sent to the parent
         text = traceback.format_exc()
         try:
@@ -668,7 +669,8 @@ def run_processes(
       itself within about 2.5 s of the parent's death.
 
     Returns:
-        :class:`RunOutcome`; ``cpu_seconds`` is the children's CPU time.
+        :class:`RunOutcome`; ``cpu_seconds`` is the children's CPU time from
+        the gate to their return (their imports and exit are not counted).
     """
     contexts = _check_contexts(contexts)
     check_picklable_worker(worker)
@@ -694,10 +696,10 @@ def run_processes(
         for ctx in contexts
     ]
     returns: list[Any] = [None] * n_workers
+    cpu_seconds = [0.0] * n_workers  # each child's, from the gate to its return
     reported = [False] * n_workers
     error: tuple[int, tuple[str, str, str, BaseException]] | None = None
     bar = _new_bar(total, desc, progress)
-    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     grace = join_timeout
     startup = 0.0
@@ -736,7 +738,7 @@ def run_processes(
                 for k, process in enumerate(processes):
                     if not reported[k] and process.exitcode is not None:
                         # Died without a message (killed, out of memory, a crash).
-                        _drain(results, returns, reported)
+                        _drain(results, returns, cpu_seconds, reported)
                         if reported[k]:
                             continue
                         reported[k] = True
@@ -750,7 +752,7 @@ def run_processes(
                 continue
             reported[worker_id] = True
             if kind == "ok":
-                returns[worker_id] = payload
+                returns[worker_id], cpu_seconds[worker_id] = payload
             else:
                 if error is None:
                     error = (worker_id, payload)
@@ -769,19 +771,17 @@ def run_processes(
         _stop_processes(processes, results, grace=grace)
         results.close()
         results.join_thread()
-    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (
-        cpu_after.ru_stime - cpu_before.ru_stime
-    )
     if error is not None:
         worker_id, (name, message, text, carried) = error
         raise WorkerError(
             worker_id, n_workers, name, message, text, "processes"
         ) from carried
-    return RunOutcome(returns, wall, cpu, "processes", started, startup)
+    return RunOutcome(returns, wall, sum(cpu_seconds), "processes", started, startup)
 
 
-def _drain(results: Any, returns: list[Any], reported: list[bool]) -> None:
+def _drain(
+    results: Any, returns: list[Any], cpu_seconds: list[float], reported: list[bool]
+) -> None:
     """Read whatever messages are already waiting (non-blocking)."""
     while True:
         try:
@@ -790,7 +790,7 @@ def _drain(results: Any, returns: list[Any], reported: list[bool]) -> None:
             return
         reported[worker_id] = True
         if kind == "ok":
-            returns[worker_id] = payload
+            returns[worker_id], cpu_seconds[worker_id] = payload
 
 
 def _stop_processes(processes: Sequence[Any], results: Any, grace: float) -> None:

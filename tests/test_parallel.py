@@ -24,6 +24,7 @@ from qlearn_lite.parallel import (
     worker_contexts,
 )
 from qlearn_lite.parallel_demos import DemoConfig, count_worker, threads_worker
+from qlearn_lite.process_costs import burn_worker
 
 
 def _shm_entries() -> set[str]:
@@ -229,6 +230,15 @@ def test_run_processes_results_and_threads():
     assert multiprocessing.active_children() == []
     assert _shm_entries() <= shm_before
     assert outcome.executor == "processes"
+
+
+def test_run_processes_counts_the_work_cpu_not_the_imports():
+    """cpu_seconds is the children's CPU from the gate on: two workers that
+    each burn 0.3 s count about 0.6 s, not the seconds their imports took."""
+    outcome = run_processes(burn_worker, worker_contexts(0, 2), None, 300.0)
+    assert outcome.returns == [pytest.approx(0.3, abs=0.05)] * 2
+    assert 0.55 <= outcome.cpu_seconds <= 0.9, outcome.cpu_seconds
+    assert outcome.startup_seconds > 0.5  # importing torch is not in the 0.9
 
 
 def test_run_processes_worker_error_has_child_traceback():
