@@ -23,12 +23,7 @@ steps an actor took but never sent are not counted.
     python benchmarks/scaling.py            # ~9 min on a busy 2-core machine
     python benchmarks/scaling.py --quick    # a smoke run of the code paths
 
-Measured once (2026-12-01, a shared 2-core machine, load average 10.5 at the
-start, Ray executors unavailable): row 1 median 0.84x (pairs 0.84, 1.15,
-0.84; the processes' CPU share only 1.06x the serial run's: the other users
-left our three processes about one core); row 2 median 1.62x at replay ratio
-0.5 and 6.53x at 1/32; row 3 model / measured 2.46 (261 vs 106 steps/s): the
-model assumes 2 free cores. Only the 1/32 row met its goal on that machine.
+Recorded runs, with the machine's state: ``benchmarks/results/scaling.txt``.
 """
 
 from __future__ import annotations
