@@ -751,6 +751,32 @@ class Learner:
         self.eval_time += time.perf_counter() - started
         return mean
 
+    def after_chunk(self, stored: int, next_eval: int) -> tuple[bool, int]:
+        """What the learner does once a chunk is counted in ``env_steps``:
+        train until ``updates == floor(replay_ratio * (env_steps -
+        learning_starts))`` (once ``stored`` transitions fill a batch) and
+        publish; evaluate when ``next_eval`` is reached or training is over.
+        Returns ``(done, next_eval)``; ``done`` also sets ``stopped_at``."""
+        config = self.config
+        due = (
+            math.floor(
+                config.replay_ratio * max(0, self.env_steps - config.learning_starts)
+            )
+            - self.updates
+        )
+        if due > 0 and stored >= config.batch_size:
+            self.train(due)
+            self.publish()
+        done = self.env_steps >= config.total_steps
+        if config.eval_every and (self.env_steps >= next_eval or done):
+            next_eval = (self.env_steps // config.eval_every + 1) * config.eval_every
+            mean = self.evaluate_now()
+            if config.stop_at_return is not None and mean >= config.stop_at_return:
+                done = True
+        if done:
+            self.stopped_at = time.time()
+        return done, next_eval
+
     # ------------------------------------------------------------------- loop
     def run(self, runner_done: threading.Event) -> None:
         """Receive, store, train, publish until done; then drain the queue until
@@ -795,26 +821,8 @@ class Learner:
             self.replay.add(chunk)
             self.env_steps += chunk.env_steps
             self.chunks += 1
-            due = (
-                math.floor(
-                    config.replay_ratio
-                    * max(0, self.env_steps - config.learning_starts)
-                )
-                - self.updates
-            )
-            if due > 0 and self.replay.size >= config.batch_size:
-                self.train(due)
-                self.publish()
-            done = self.env_steps >= config.total_steps
-            if config.eval_every and (self.env_steps >= next_eval or done):
-                next_eval = (
-                    self.env_steps // config.eval_every + 1
-                ) * config.eval_every
-                mean = self.evaluate_now()
-                if config.stop_at_return is not None and mean >= config.stop_at_return:
-                    done = True
+            done, next_eval = self.after_chunk(self.replay.size, next_eval)
             if done:
-                self.stopped_at = time.time()
                 shared.stop.set()
             if config.synchronous:  # after the stop: the actor sees both at once
                 shared.acks.put(True)

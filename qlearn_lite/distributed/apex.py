@@ -673,28 +673,9 @@ class _Loop:
                 self.cpu[i] += message.cpu_seconds
                 if self.memory_mb is None and learner.chunks >= n:
                     self.memory_mb = ray_memory_mb()
-                due = (
-                    math.floor(
-                        config.replay_ratio
-                        * max(0, learner.env_steps - config.learning_starts)
-                    )
-                    - learner.updates
-                )
-                if due > 0 and stored >= config.batch_size:
-                    learner.train(due)
-                    learner.publish()
-                done = learner.env_steps >= config.total_steps
-                if config.eval_every and (learner.env_steps >= next_eval or done):
-                    next_eval = (
-                        learner.env_steps // config.eval_every + 1
-                    ) * config.eval_every
-                    mean = learner.evaluate_now()
-                    stop_at = config.stop_at_return
-                    if stop_at is not None and mean >= stop_at:
-                        done = True
+                done, next_eval = learner.after_chunk(stored, next_eval)
                 _advance(bar, config.total_steps, lambda: learner.env_steps)
                 if done:
-                    learner.stopped_at = time.time()
                     if self.memory_mb is None:  # a run shorter than a round
                         self.memory_mb = ray_memory_mb()
                     return
