@@ -184,11 +184,17 @@ def _loss_and_mean_q(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`dqn_loss` and the mean predicted ``Q(s, a)`` of the batch."""
     q_taken, targets = _q_and_targets(q_net, target_net, batch, gamma, double)
-    if loss == "huber":  # Huber with delta 1: quadratic near 0, linear beyond
-        value = F.smooth_l1_loss(q_taken, targets)
-    else:
-        value = F.mse_loss(q_taken, targets)
-    return value, q_taken.detach().mean()
+    return _td_loss(q_taken, targets, loss), q_taken.detach().mean()
+
+
+def _td_loss(
+    q_taken: torch.Tensor, targets: torch.Tensor, loss: str, reduction: str = "mean"
+) -> torch.Tensor:
+    """``loss`` ("huber" with delta 1: quadratic near 0, linear beyond; or
+    "mse") between ``Q(s, a)`` and the targets, reduced as torch's losses are."""
+    if loss == "huber":
+        return F.smooth_l1_loss(q_taken, targets, reduction=reduction)
+    return F.mse_loss(q_taken, targets, reduction=reduction)
 
 
 def td_errors(
@@ -242,10 +248,7 @@ def prioritized_dqn_loss(
             f"weight per transition, shape {tuple(batch.actions.shape)}), got {shape}"
         )
     q_taken, targets = _q_and_targets(q_net, target_net, batch, gamma, double)
-    if loss == "huber":
-        per_transition = F.smooth_l1_loss(q_taken, targets, reduction="none")
-    else:
-        per_transition = F.mse_loss(q_taken, targets, reduction="none")
+    per_transition = _td_loss(q_taken, targets, loss, reduction="none")
     return (weights * per_transition).mean(), (targets - q_taken).detach()
 
 
