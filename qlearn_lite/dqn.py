@@ -42,7 +42,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from numbers import Real
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -357,6 +357,39 @@ def polyak_update(
     _check_same_shapes(target_params, online_params)  # lerp_ would broadcast
     # lerp is exact at both ends: weight 0 keeps target, weight 1 copies.
     torch._foreach_lerp_(target_params, online_params, tau)
+
+
+class TargetSettings(Protocol):
+    """The three settings of a target network that :func:`update_target` reads
+    (:class:`DQNConfig` and the async DQN's config both have them)."""
+
+    target_mode: str
+    tau: float
+    target_update_every: int
+
+
+def update_target(
+    config: TargetSettings,
+    target: nn.Module | Sequence[torch.Tensor],
+    online: nn.Module | Sequence[torch.Tensor],
+    updates: int,
+) -> bool:
+    """Keep the target network in step after gradient update number ``updates``.
+
+    ``config.target_mode`` decides: ``"soft"`` moves the target a step
+    ``config.tau`` towards the online parameters after every update
+    (:func:`polyak_update`); ``"hard"`` copies them once ``updates`` reaches a
+    multiple of ``config.target_update_every`` (:func:`hard_update`); ``"none"``
+    does nothing. Returns True when a hard copy was made, so that callers can
+    count them. The one place the course's DQN learners apply that rule:
+    :func:`train_dqn`, the independent agents and the async DQN of notebook 07.
+    """
+    if config.target_mode == "soft":
+        polyak_update(target, online, config.tau)
+    elif config.target_mode == "hard" and updates % config.target_update_every == 0:
+        hard_update(target, online)
+        return True
+    return False
 
 
 def new_q_network(
@@ -1039,13 +1072,7 @@ def _train_dqn(env_id_or_fn: EnvSpec, config: DQNConfig, progress: bool) -> DQNR
                 total_loss += loss.detach()
                 total_q += mean_q
                 # 4. Keep the target network in step.
-                if config.target_mode == "soft":
-                    polyak_update(target_net, q_net, config.tau)
-                elif (
-                    config.target_mode == "hard"
-                    and history.updates % config.target_update_every == 0
-                ):
-                    hard_update(target_net, q_net)
+                update_target(config, target_net, q_net, history.updates)
             history.update_steps.append(step)
             history.losses.append(total_loss.item() / config.gradient_steps)
             history.mean_q.append(total_q.item() / config.gradient_steps)

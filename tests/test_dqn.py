@@ -306,6 +306,29 @@ def test_hard_update_copies_and_detaches():
     assert not torch.equal(next(online.parameters()), next(target.parameters()))
 
 
+def test_update_target_follows_the_config():
+    """Soft: a tau step after every update; hard: a copy at multiples of
+    target_update_every only, reported by the return value; none: untouched."""
+    online = linear_net([[4.0, 0.0]])
+    soft = DQNConfig(target_mode="soft", tau=0.25)
+    target = linear_net([[0.0, 8.0]])
+    assert dqn.update_target(soft, target, online, updates=7) is False
+    torch.testing.assert_close(target.layers[0].weight, torch.tensor([[1.0, 6.0]]))
+
+    hard = DQNConfig(target_mode="hard", target_update_every=3)
+    target = linear_net([[0.0, 8.0]])
+    copied = [dqn.update_target(hard, target, online, updates=n) for n in (1, 2)]
+    assert copied == [False, False]
+    torch.testing.assert_close(target.layers[0].weight, torch.tensor([[0.0, 8.0]]))
+    assert dqn.update_target(hard, target, online, updates=3) is True
+    torch.testing.assert_close(target.layers[0].weight, torch.tensor([[4.0, 0.0]]))
+
+    none = DQNConfig(target_mode="none")
+    target = linear_net([[0.0, 8.0]])
+    assert dqn.update_target(none, target, online, updates=3) is False
+    torch.testing.assert_close(target.layers[0].weight, torch.tensor([[0.0, 8.0]]))
+
+
 # ---------------------------------------------------------- network and config
 
 

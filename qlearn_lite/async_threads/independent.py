@@ -30,10 +30,9 @@ from qlearn_lite.async_threads.workers import (
 from qlearn_lite.dqn import (
     DQNConfig,
     dqn_loss,
-    hard_update,
     make_greedy_actor,
     new_q_network,
-    polyak_update,
+    update_target,
 )
 from qlearn_lite.parallel import WorkerContext, shared_seed
 from qlearn_lite.replay import ReplayBatch, ReplayBuffer
@@ -365,13 +364,7 @@ def _network_agent_loop(
                         )
                     optimizer.step()
                     shared.updates[k] += 1
-                    if config.target_mode == "soft":
-                        polyak_update(target_net, q_net, config.tau)
-                    elif (
-                        config.target_mode == "hard"
-                        and shared.updates[k] % config.target_update_every == 0
-                    ):
-                        hard_update(target_net, q_net)
+                    if update_target(config, target_net, q_net, shared.updates[k]):
                         shared.target_updates[k] += 1
             if terminated or truncated:
                 record.end_episode(episode_return, step)

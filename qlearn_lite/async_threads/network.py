@@ -36,10 +36,9 @@ from qlearn_lite.async_threads.workers import (
 from qlearn_lite.dqn import (
     TARGET_MODES,
     QNetwork,
-    hard_update,
     make_greedy_actor,
     new_q_network,
-    polyak_update,
+    update_target,
 )
 from qlearn_lite.parallel import WorkerContext, shared_seed
 from qlearn_lite.replay import n_step_returns
@@ -704,13 +703,9 @@ def _dqn_loop(
                     config.betas[0],
                     config.betas[1],
                 )
-            if config.target_mode == "soft":
-                polyak_update([shared.target_flat], [shared.flat], config.tau)
-            elif (
-                config.target_mode == "hard"
-                and int(counters[UPDATES]) % config.target_update_every == 0
-            ):
-                hard_update([shared.target_flat], [shared.flat])  # theta^- <- theta
+            # theta^- <- theta (hard) or a step towards it (soft)
+            targets, online = [shared.target_flat], [shared.flat]
+            if update_target(config, targets, online, int(counters[UPDATES])):
                 counters[TARGET_UPDATES] += 1
 
             if done:
