@@ -156,16 +156,16 @@ def sharded_rows(
         )
 
     serial = [in_process(seed, None) for seed in seeds]
-    serial_updates = [updates_to_threshold(result) for result in serial]
-    print_row("serial (1 block)", serial, serial_updates, None)
+    serial_updates = print_row("serial (1 block)", serial, [], None)
     # The synchronous rounds in this process: the same arithmetic as Ray's
     # sync mode (tests/test_distributed.py checks the tables are identical).
     in_process_updates = {}
     for refresh_every in (1, 4, 16):
         runs = [in_process(seed, refresh_every) for seed in seeds]
-        in_process_updates[refresh_every] = [updates_to_threshold(r) for r in runs]
         label = f"in-process, refresh {refresh_every}"
-        print_row(label, runs, serial_updates, refresh_every)
+        in_process_updates[refresh_every] = print_row(
+            label, runs, serial_updates, refresh_every
+        )
     footnote = (
         f"updates to 0.05: median [min, max] over seeds; ratio: median over seeds "
         f"of (updates / serial updates, same seed), goal <= {GOAL} for "
@@ -179,7 +179,8 @@ def sharded_rows(
         return
     for refresh_every in (1, 4):
         runs = [on_ray(seed, refresh_every, "async") for seed in seeds]
-        print_row(f"ray async, refresh {refresh_every}", runs, serial_updates, 1)
+        label = f"ray async, refresh {refresh_every}"
+        print_row(label, runs, serial_updates, refresh_every)
     # Ray's sync mode is the in-process arithmetic on actors: on a few seeds,
     # check that it reaches 0.05 after the same updates, and time it.
     for refresh_every in (1, 4):
@@ -200,8 +201,9 @@ def print_row(
     runs: list,
     serial: list[int | None],
     refresh_every: int | None,
-) -> None:
-    """One row: updates to the threshold over seeds, the ratios to serial."""
+) -> list[int | None]:
+    """One row: updates to the threshold over seeds, the ratios to serial
+    (``refresh_every`` None: the serial row itself). Returns the updates."""
     reached = [updates_to_threshold(result) for result in runs]
     counted = [r for r in reached if r is not None]
     spread = (
@@ -214,20 +216,23 @@ def print_row(
     lag = f"{np.mean(lags):6.1f}" if lags else f"{'':6}"
     if refresh_every is None:
         print(f"{label:<24}{spread:>26}{'1.00':>7}{'':>25}{lag}{wall:>8.2f}")
-        return
+        return reached
+    has_goal = refresh_every <= 4
     ratios = [r / s for r, s in zip(reached, serial, strict=True) if r and s]
     if len(ratios) < len(reached):
-        print(f"{label:<24}{spread:>26}{'n/a':>7}{'':>25}{lag}{wall:>8.2f}  MISSES")
-        return
+        verdict = "  MISSES" if has_goal else ""
+        print(f"{label:<24}{spread:>26}{'n/a':>7}{'':>25}{lag}{wall:>8.2f}{verdict}")
+        return reached
     ratio = statistics.median(ratios)
     logs = bootstrap_ci(np.log(ratios))
     geometric = (
         f"{np.exp(logs.mean):.2f} [{np.exp(logs.low):.2f}, {np.exp(logs.high):.2f}]"
     )
-    verdict = ("  meets" if ratio <= GOAL else "  MISSES") if refresh_every <= 4 else ""
+    verdict = ("  meets" if ratio <= GOAL else "  MISSES") if has_goal else ""
     print(
         f"{label:<24}{spread:>26}{ratio:>7.2f}{geometric:>25}{lag}{wall:>8.2f}{verdict}"
     )
+    return reached
 
 
 # ================================================================ Ape-X-lite
