@@ -63,7 +63,13 @@ from qlearn_lite.dqn import (
 from qlearn_lite.envs import burn_cpu, costly_env_fn, make_costly_env
 from qlearn_lite.parallel import ParallelResult, lag_summary, shared_seed, spawn_context
 from qlearn_lite.replay import NStepBatch
-from qlearn_lite.utils import check_int, check_number, check_seed, check_unit
+from qlearn_lite.utils import (
+    check_int,
+    check_number,
+    check_seed,
+    check_unit,
+    get_device,
+)
 
 __all__ = [
     "EXECUTORS",
@@ -555,7 +561,12 @@ def run(
                 vectorized_dqn,
             )
 
+            # The actor thread only pays where a call queues work and returns
+            # (a GPU); on a CPU the two threads take turns at the GIL and the
+            # run is slower (notebook 09's profile), so it runs in one thread.
+            on_cpu = get_device(device).type == "cpu"
             vector_config = VectorizedDQNConfig(
+                asynchronous=not on_cpu,
                 num_envs=num_envs,
                 total_steps=budget,
                 gamma=common["gamma"],
@@ -607,9 +618,12 @@ def run(
             policy_lag = result.staleness
             sample_age = None
             notes.append(
-                "vectorized: policy lag is the actor copy's, in gradient steps; "
-                "the age of replayed samples is not instrumented"
+                "vectorized on the CPU: one thread alternates acting and learning "
+                "(an actor thread is slower there, notebook 09); no policy lag"
+                if on_cpu
+                else "vectorized: policy lag is the actor copy's, in gradient steps"
             )
+            notes.append("vectorized: the age of replayed samples is not instrumented")
         call_seconds = time.perf_counter() - called
     cpu = _cpu_seconds() - cpu_before
 

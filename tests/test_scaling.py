@@ -140,6 +140,15 @@ def test_vectorized_keeps_the_ratio_per_vector_step(results):
     assert result.extra["replay_ratio_kept"] is True
 
 
+def test_vectorized_runs_in_one_thread_on_the_cpu(results):
+    """On a CPU the harness runs the one-thread loop (an actor thread is slower
+    there), and its notes say so."""
+    result = _result(results, "vectorized")
+    assert result.design == "serial"
+    assert result.staleness is None
+    assert any("one thread" in note for note in result.extra["notes"])
+
+
 @pytest.mark.parametrize(("executor", "nodes"), [("ray", 1), ("ray-cluster", 2)])
 def test_ray_executors_send_1000_per_call_on_their_nodes(results, executor, nodes):
     """Ray raises the chunk to 1,000 transitions (and says so); the cluster run
