@@ -154,9 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     # vector step (the same replay ratio for the processes): acting throughput.
     large = 64 if args.quick else 1024
     large_budget = 20 * large if args.quick else 200_000
+    # (b) runs ten times (a)'s budget: at 3,000 steps the vectorised run is
+    # under 0.3 s, 94 vector steps, and its rate mostly noise.
     rows = (
         ("a", "0.5", 0.5, 32, budget, common["learning_starts"]),
-        ("b", "1/32", 1 / 32, 32, budget, common["learning_starts"]),
+        ("b", "1/32", 1 / 32, 32, 10 * budget, common["learning_starts"]),
         ("c", f"1/{large:,}", 1 / large, large, large_budget, 2 * large),
     )
     for letter, label, replay_ratio, num_envs, row_budget, starts in rows:

@@ -46,9 +46,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-import torch
-import torch.multiprocessing as torch_mp
 
+# torch is imported where it is used, so that the tabular workers that import
+# this module on Ray (qlearn_lite.distributed.sharded) do not pay its start-up.
 from qlearn_lite.utils import check_int, check_seed, check_unit, child_seeds, is_quick
 from qlearn_lite.utils import progress as progress_bar
 
@@ -425,6 +425,8 @@ def run_threads(
     finished = [threading.Event() for _ in contexts]
     returns: list[Any] = [None] * n_workers
     errors: list[tuple[int, BaseException, str]] = []
+    import torch  # noqa: PLC0415 - lazy (see the imports)
+
     torch_threads = torch.get_num_threads()
 
     def guarded(ctx: WorkerContext) -> None:
@@ -504,6 +506,8 @@ def spawn_context() -> Any:
     the worker's module, which is why workers must live in a module. This is
     torch's context, whose pickler shares tensors' memory instead of copying.
     """
+    import torch.multiprocessing as torch_mp  # noqa: PLC0415 - lazy (see the imports)
+
     return torch_mp.get_context("spawn")
 
 
@@ -608,6 +612,8 @@ def _process_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _watch_parent(parent_pid, ctx.stop)
     if torch_threads is not None:
+        import torch  # noqa: PLC0415 - lazy (see the imports)
+
         torch.set_num_threads(torch_threads)
     try:
         results.put(("ready", ctx.worker_id, None))  # imported and set up

@@ -27,11 +27,15 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from numbers import Real
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import gymnasium as gym
 import numpy as np
-import torch
+
+# torch is imported inside the functions that use it: Ray's tabular actors
+# import this module and need not pay torch's few seconds of start-up.
+if TYPE_CHECKING:
+    import torch
 
 QUICK_ENV_VAR = "QLEARN_LITE_QUICK"
 _TRUE = {"1", "true", "yes", "on"}
@@ -209,6 +213,8 @@ def available_memory(device: str | torch.device = "cpu") -> int | None:
     ``/proc/meminfo``'s ``MemAvailable``; a CUDA device's free memory from
     ``torch.cuda.mem_get_info``.
     """
+    import torch  # noqa: PLC0415 - lazy (see the imports)
+
     device = get_device(device) if isinstance(device, str) else device
     if not isinstance(device, torch.device):
         raise TypeError(f"device must be a str or a torch.device, got {device!r}")
@@ -296,6 +302,8 @@ def seed_everything(seed: int) -> np.random.Generator:
     The global NumPy state is seeded only so that third-party code that still
     uses it is reproducible too.
     """
+    import torch  # noqa: PLC0415 - lazy (see the imports)
+
     seed = check_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 (third-party code only)
@@ -327,6 +335,8 @@ def get_device(device: str | torch.device = "auto") -> torch.device:
     ``"auto"`` picks CUDA when a GPU is visible and the CPU otherwise. Asking for
     CUDA where there is none is an error, never a silent CPU run.
     """
+    import torch  # noqa: PLC0415 - lazy (see the imports)
+
     if isinstance(device, torch.device):
         device = str(device)
     if not isinstance(device, str):
@@ -460,6 +470,7 @@ class Session:
 def versions() -> dict[str, str]:
     """Versions of Python and the libraries the course uses."""
     import matplotlib
+    import torch  # noqa: PLC0415 - lazy (see the imports)
 
     from qlearn_lite import __version__
 
@@ -480,6 +491,8 @@ def setup(seed: int = 0, device: str | torch.device = "auto") -> Session:
     versions, the device (and why, when ``"auto"`` falls back to the CPU) and
     whether quick mode is on.
     """
+    import torch  # noqa: PLC0415 - lazy (see the imports)
+
     rng = seed_everything(seed)
     resolved = get_device(device)
     quick = is_quick()

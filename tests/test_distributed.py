@@ -56,6 +56,19 @@ def test_import_without_ray_is_lazy():
     assert out.stdout.strip() == "False"
 
 
+def test_sharded_workers_do_not_import_torch():
+    """The tabular side (shards, workers, the parallel core) imports without
+    torch, so each of its Ray actors starts in a fraction of a second."""
+    code = (
+        "import sys, qlearn_lite.distributed.sharded, qlearn_lite.parallel; "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+
+
 def test_missing_ray_gives_install_hint():
     """Without Ray, connect() raises ImportError naming the pip extra."""
     code = (
