@@ -85,6 +85,7 @@ from qlearn_lite.dqn import (
     hard_update,
     n_step_transitions,
     new_q_network,
+    prioritized_dqn_loss,
 )
 from qlearn_lite.parallel import (
     ParallelResult,
@@ -707,20 +708,50 @@ class Learner:
     def train(self, num_updates: int) -> None:
         """``num_updates`` gradient steps on uniform minibatches (one sample call),
         with the loss of :func:`qlearn_lite.dqn.dqn_loss` on n-step batches."""
-        config = self.config
-        burst = self.replay.sample(config.batch_size, num_updates)
+        burst = self.replay.sample(self.config.batch_size, num_updates)
         versions = burst.pop("versions")
         burst["terminated"] = burst["terminated"].astype(np.float32)
         columns = NStepBatch(*(torch.from_numpy(burst[f]) for f in NStepBatch._fields))
+        self.gradient_steps(columns, versions)
+
+    def gradient_steps(
+        self,
+        columns: NStepBatch,
+        versions: np.ndarray,
+        weights: torch.Tensor | None = None,
+    ) -> np.ndarray | None:
+        """One gradient step per row of ``columns`` (each field ``[updates,
+        batch, ...]``, ``versions`` ``[updates, batch]``), the target network
+        copied every ``target_update_every`` updates.
+
+        Without ``weights``: :func:`qlearn_lite.dqn.dqn_loss`, returns None.
+        With importance-sampling ``weights`` ``[updates, batch]`` (prioritized
+        replay): :func:`qlearn_lite.dqn.prioritized_dqn_loss`, and returns
+        the new priorities, ``|TD error|`` of every sample ``[updates, batch]``.
+        """
+        config = self.config
+        num_updates = len(versions)
+        priorities = None if weights is None else np.empty(versions.shape)
         total_loss = torch.zeros(())
         for k in range(num_updates):
             # Policy lag of every sampled transition: how many updates ago
             # the policy that acted was published.
             self.lags.append((self.updates - versions[k]).astype(np.int32))
             batch = NStepBatch(*(column[k] for column in columns))
-            loss = dqn_loss(
-                self.q_net, self.target_net, batch, config.gamma, config.double
-            )
+            if weights is None:
+                loss = dqn_loss(
+                    self.q_net, self.target_net, batch, config.gamma, config.double
+                )
+            else:
+                loss, errors = prioritized_dqn_loss(
+                    self.q_net,
+                    self.target_net,
+                    batch,
+                    weights[k],
+                    config.gamma,
+                    config.double,
+                )
+                priorities[k] = errors.abs().numpy()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.max_grad_norm is not None:
@@ -732,6 +763,7 @@ class Learner:
                 hard_update(self.target_net, self.q_net)
                 self.target_updates += 1
         self.losses.append(float(total_loss) / num_updates)
+        return priorities
 
     def evaluate_now(self) -> float:
         """A greedy evaluation of the online net; its time is kept apart."""

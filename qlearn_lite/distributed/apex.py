@@ -93,9 +93,7 @@ from qlearn_lite.distributed.cluster import (
     worker_error,
 )
 from qlearn_lite.dqn import (
-    hard_update,
     new_q_network,
-    prioritized_dqn_loss,
     td_errors,
 )
 from qlearn_lite.parallel import (
@@ -358,34 +356,8 @@ class ApexLearner(Learner):
         weights = _tensor(burst.pop("weights"))
         burst["terminated"] = burst["terminated"].astype(np.float32)
         columns = NStepBatch(*(_tensor(burst[name]) for name in _BATCH_FIELDS))
-        new_priorities = np.empty(indices.shape)
-        total_loss = torch.zeros(())
-        for k in range(num_updates):
-            # Policy lag of every sampled transition, as with processes.
-            self.lags.append((self.updates - versions[k]).astype(np.int32))
-            batch = NStepBatch(*(column[k] for column in columns))
-            loss, errors = prioritized_dqn_loss(
-                self.q_net,
-                self.target_net,
-                batch,
-                weights[k],
-                config.gamma,
-                config.double,
-            )
-            new_priorities[k] = errors.abs().numpy()
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.max_grad_norm is not None:
-                torch.nn.utils.clip_grad_norm_(
-                    self.q_net.parameters(), config.max_grad_norm
-                )
-            self.optimizer.step()
-            self.updates += 1
-            total_loss += loss.detach()
-            if self.updates % config.target_update_every == 0:
-                hard_update(self.target_net, self.q_net)
-                self.target_updates += 1
-        self.losses.append(float(total_loss) / num_updates)
+        new_priorities = self.gradient_steps(columns, versions, weights)
+        assert new_priorities is not None  # weights given: priorities come back
         # Later batches of the burst hold the newer values of a repeated slot.
         self.replay.update_priorities.remote(
             indices.reshape(-1), new_priorities.reshape(-1)
