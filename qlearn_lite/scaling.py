@@ -615,11 +615,12 @@ def run(
             result.extra["eval_wall_seconds"] = history.eval_wall_seconds
             eval_steps, eval_seconds = history.eval_steps, history.eval_seconds
             eval_returns = history.eval_returns
-            policy_lag = result.staleness
+            # One thread acts with the learner's own network: lag 0, as serial.
+            policy_lag = result.staleness if not on_cpu else lag_summary([0])
             sample_age = None
             notes.append(
                 "vectorized on the CPU: one thread alternates acting and learning "
-                "(an actor thread is slower there, notebook 09); no policy lag"
+                "(an actor thread is slower there, notebook 09): policy lag 0"
                 if on_cpu
                 else "vectorized: policy lag is the actor copy's, in gradient steps"
             )

@@ -146,6 +146,7 @@ def test_vectorized_runs_in_one_thread_on_the_cpu(results):
     result = _result(results, "vectorized")
     assert result.design == "serial"
     assert result.staleness is None
+    assert result.extra["policy_lag"]["max"] == 0  # it acts with its learner's net
     assert any("one thread" in note for note in result.extra["notes"])
 
 
