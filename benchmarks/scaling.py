@@ -200,9 +200,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"   two-node Ray cluster row skipped: {status['ray-cluster']}")
     else:
         cluster = run("ray-cluster", costly, budget, 0, n_workers=2, **common)
+        cluster_error = predicted / rate(cluster) - 1
         print(
-            f"   two-node cluster: model {model.steps_per_second(2):,.0f}, measured "
-            f"{rate(cluster):,.0f} steps/s"
+            f"   two-node cluster: model {predicted:,.0f}, measured "
+            f"{rate(cluster):,.0f} steps/s ({cluster_error:+.0%}; goal within +-25 %: "
+            f"{'met' if abs(cluster_error) <= 0.25 else 'NOT met'})"
         )
     print(f"\nbenchmark took {time.perf_counter() - started:.0f} s")
     return 0
