@@ -15,7 +15,8 @@ Two halves:
                             threads
   ``"processes"``           the same with spawned actor processes
   ``"vectorized"``          :func:`~qlearn_lite.vectorized_dqn.vectorized_dqn`: many
-                            carts as one tensor op (CPU, or CUDA with ``device``)
+                            carts as one tensor op (CPU, or CUDA with ``device``);
+                            one thread on a CPU, an actor thread on a GPU
   ``"ray"``                 the actor-learner with ``executor="ray"`` (Ape-X-lite:
                             prioritized replay, 1,000 transitions per call; needs Ray)
   ``"ray-cluster"``         the same on a two-node ``ray.cluster_utils.Cluster``
@@ -598,7 +599,7 @@ def run(
                 )
             if n_workers != 1:
                 notes.append(
-                    f"vectorized runs one actor thread over {num_envs} envs "
+                    f"vectorized runs one actor over {num_envs} envs "
                     f"(asked for {n_workers} workers)"
                 )
             if task.costly:
