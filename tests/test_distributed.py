@@ -43,6 +43,21 @@ def make_cartpole() -> gym.Env:
     return gym.make("CartPole-v1")
 
 
+def run_python(code: str, **env: str) -> str:
+    """Run ``code`` in a fresh Python (e.g. another Ray driver); return its stdout."""
+    import os
+
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
 # ============================================================ without Ray
 def test_import_without_ray_is_lazy():
     """Importing qlearn_lite.distributed does not import Ray."""
@@ -50,10 +65,7 @@ def test_import_without_ray_is_lazy():
         "import sys, qlearn_lite, qlearn_lite.distributed, qlearn_lite.replay; "
         "print('ray' in sys.modules)"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert out.stdout.strip() == "False"
+    assert run_python(code).strip() == "False"
 
 
 def test_sharded_workers_do_not_import_torch():
@@ -63,10 +75,7 @@ def test_sharded_workers_do_not_import_torch():
         "import sys, qlearn_lite.distributed.sharded, qlearn_lite.parallel; "
         "print('torch' in sys.modules)"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert out.stdout.strip() == "False"
+    assert run_python(code).strip() == "False"
 
 
 def test_missing_ray_gives_install_hint():
@@ -76,10 +85,7 @@ def test_missing_ray_gives_install_hint():
         "from qlearn_lite.distributed import connect\n"
         "try:\n    connect()\nexcept ImportError as e:\n    print(e)"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert 'pip install "qlearn-lite[ray]"' in out.stdout
+    assert 'pip install "qlearn-lite[ray]"' in run_python(code)
 
 
 def test_shard_bounds_split_states_contiguously():
@@ -335,21 +341,6 @@ def test_a_failing_worker_raises_worker_error(fake_ray, monkeypatch):
 
 
 # =============================================================== with Ray
-def run_python(code: str, **env: str) -> str:
-    """Run ``code`` in a fresh Python (another Ray driver); return its stdout."""
-    import os
-
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    return out.stdout
-
-
 def test_connect_local(ray_connection):
     """The local instance has the limits asked for and Ray processes to show."""
     from qlearn_lite.distributed import ray_memory_mb, ray_processes
