@@ -409,7 +409,8 @@ class TorchCartPole:
         self.elapsed_steps = torch.zeros(
             self.num_envs, dtype=torch.int64, device=self.device
         )
-        """``int64 [num_envs]``: steps taken in each cart's current episode."""
+        """``int64 [num_envs]``: steps taken in each cart's current episode,
+        updated in place by every step (clone it to keep it)."""
         self._zero_steps = torch.zeros((), dtype=torch.int64, device=self.device)
         self._needs_reset = True
 
@@ -474,8 +475,9 @@ class TorchCartPole:
         """A fresh float32 copy of the state, ``[num_envs, 4]`` column-major.
 
         Copying into a new ``[4, num_envs]`` tensor and returning its transpose
-        is the same layout as ``state.T.to(float32)``, at half the cost: torch
-        converts between two tensors of one shape in a single contiguous pass.
+        is the same layout as ``state.T.to(float32)``, and cheaper (3.8 against
+        4-6 microseconds at 4,096 carts here): torch converts between two
+        tensors of one shape in a single contiguous pass.
         """
         observation = torch.empty(
             4, self.num_envs, dtype=torch.float32, device=self.device
