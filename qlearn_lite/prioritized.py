@@ -258,14 +258,18 @@ class PrioritizedReplayBuffer:
         values = self.tree.values(np.arange(len(self)))
         return values / values.sum()
 
-    def sample_indices(self, batch_size: int) -> np.ndarray:
-        """int64 [batch_size]: slots drawn by stratified proportional sampling."""
+    def _check_batch_size(self, batch_size: int) -> int:
         batch_size = check_int("batch_size", batch_size)
         if batch_size > len(self):
             raise ValueError(
                 f"cannot sample {batch_size} transitions: the buffer holds only "
                 f"{len(self)}; add more first (or train after learning_starts)"
             )
+        return batch_size
+
+    def sample_indices(self, batch_size: int) -> np.ndarray:
+        """int64 [batch_size]: slots drawn by stratified proportional sampling."""
+        batch_size = self._check_batch_size(batch_size)
         total = self.tree.total
         edges = np.arange(batch_size) * (total / batch_size)
         points = edges + self.rng.random(batch_size) * (total / batch_size)
@@ -299,6 +303,41 @@ class PrioritizedReplayBuffer:
             storage.terminated[indices].astype(np.float32),
             indices,
             self._weights(indices, beta),
+        )
+
+    def sample_many(self, batch_size: int, num_batches: int) -> PrioritizedBatch:
+        """``num_batches`` prioritized minibatches at once, as NumPy arrays with a
+        leading ``[num_batches]`` axis (``obs`` is ``[num_batches, batch_size,
+        *obs_shape]``); advances the beta schedule by ``num_batches``.
+
+        Bit for bit the batches that ``num_batches`` calls of
+        :meth:`sample_arrays` would give: the priorities do not change between
+        them, the random numbers are drawn in the same order, and each batch
+        gets the beta of its own call. But the tree is walked once for all of
+        them, instead of once per batch (a learner's burst of updates, as Ape-X's
+        replay serves it).
+        """
+        num_batches = check_int("num_batches", num_batches)
+        batch_size = self._check_batch_size(batch_size)
+        width = self.tree.total / batch_size
+        points = (
+            np.arange(batch_size) * width
+            + self.rng.random((num_batches, batch_size)) * width
+        )
+        indices = self.tree.find(points.reshape(-1), len(self)).reshape(points.shape)
+        weights = np.empty(indices.shape, dtype=np.float32)
+        for j in range(num_batches):  # one scalar beta per batch, as one call has
+            weights[j] = self._weights(indices[j], self.beta)
+            self.sample_calls += 1
+        storage = self.storage
+        return PrioritizedBatch(
+            storage.obs[indices],
+            storage.actions[indices],
+            storage.rewards[indices],
+            storage.next_obs[indices],
+            storage.terminated[indices].astype(np.float32),
+            indices,
+            weights,
         )
 
     def sample(

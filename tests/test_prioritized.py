@@ -189,6 +189,30 @@ def test_same_seed_same_samples():
     np.testing.assert_array_equal(first.sample_indices(16), second.sample_indices(16))
 
 
+def test_sample_many_is_the_same_as_that_many_sample_arrays_calls():
+    """One walk of the tree for a burst gives the batches (and betas) that
+    batch-by-batch sampling gives, bit for bit, from the same seed."""
+    many, one_by_one = (
+        filled(40, beta_start=0.4, beta_steps=3, seed=5) for _ in range(2)
+    )
+    for buffer in (many, one_by_one):
+        buffer.update_priorities(np.arange(40), np.linspace(0.1, 4.0, 40))
+    burst = many.sample_many(8, 5)
+    batches = [one_by_one.sample_arrays(8) for _ in range(5)]
+    assert burst.obs.shape == (5, 8, 2) and burst.weights.dtype == np.float32
+    for field in burst._fields:
+        expected = np.stack([getattr(batch, field) for batch in batches])
+        np.testing.assert_array_equal(getattr(burst, field), expected, err_msg=field)
+    assert many.sample_calls == one_by_one.sample_calls == 5
+    assert many.beta == one_by_one.beta == 1.0  # the schedule advanced per batch
+    # later batches (beta 1) weigh differently from the first (beta 0.4)
+    assert not np.array_equal(burst.weights[0], burst.weights[4])
+    with pytest.raises(ValueError, match="holds only 40"):
+        many.sample_many(41, 2)
+    with pytest.raises(ValueError, match="num_batches"):
+        many.sample_many(8, 0)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [

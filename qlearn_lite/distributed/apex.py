@@ -288,16 +288,10 @@ class ApexReplay:
         """``num_batches`` prioritized minibatches: arrays ``[num_batches,
         batch_size, ...]`` of the n-step fields, ``versions``, ``indices``
         and ``weights`` (importance sampling); beta advances once per batch."""
-        batches = [self.buffer.sample_arrays(batch_size) for _ in range(num_batches)]
-        columns = {
-            name: np.stack([getattr(b, name) for b in batches])
-            for name in ("obs", "actions", "rewards", "next_obs", "terminated")
-        }
-        indices = np.stack([b.indices for b in batches])
-        columns["discounts"] = self.discounts[indices]
-        columns["versions"] = self.versions[indices]
-        columns["indices"] = indices
-        columns["weights"] = np.stack([b.weights for b in batches])
+        batches = self.buffer.sample_many(batch_size, num_batches)
+        columns = batches._asdict()  # obs .. weights, [num_batches, batch_size, ...]
+        columns["discounts"] = self.discounts[batches.indices]
+        columns["versions"] = self.versions[batches.indices]
         return columns
 
     def update_priorities(self, indices: np.ndarray, priorities: np.ndarray) -> None:
