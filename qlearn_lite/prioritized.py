@@ -258,22 +258,26 @@ class PrioritizedReplayBuffer:
         values = self.tree.values(np.arange(len(self)))
         return values / values.sum()
 
-    def _check_batch_size(self, batch_size: int) -> int:
+    def sample_indices(self, batch_size: int) -> np.ndarray:
+        """int64 [batch_size]: slots drawn by stratified proportional sampling."""
+        return self._draw_indices(batch_size)
+
+    def _draw_indices(
+        self, batch_size: int, num_batches: int | None = None
+    ) -> np.ndarray:
+        """Stratified proportional draws, ``[batch_size]`` (or ``[num_batches,
+        batch_size]``: row by row the draws of that many one-batch calls, as
+        NumPy fills the random numbers in order), in one walk of the tree."""
         batch_size = check_int("batch_size", batch_size)
         if batch_size > len(self):
             raise ValueError(
                 f"cannot sample {batch_size} transitions: the buffer holds only "
                 f"{len(self)}; add more first (or train after learning_starts)"
             )
-        return batch_size
-
-    def sample_indices(self, batch_size: int) -> np.ndarray:
-        """int64 [batch_size]: slots drawn by stratified proportional sampling."""
-        batch_size = self._check_batch_size(batch_size)
-        total = self.tree.total
-        edges = np.arange(batch_size) * (total / batch_size)
-        points = edges + self.rng.random(batch_size) * (total / batch_size)
-        return self.tree.find(points, len(self))
+        shape = (batch_size,) if num_batches is None else (num_batches, batch_size)
+        width = self.tree.total / batch_size
+        points = np.arange(batch_size) * width + self.rng.random(shape) * width
+        return self.tree.find(points.reshape(-1), len(self)).reshape(shape)
 
     def _weights(self, indices: np.ndarray, beta: float) -> np.ndarray:
         """float32: ``(N P(i)) ** -beta`` divided by its largest possible value."""
@@ -294,6 +298,10 @@ class PrioritizedReplayBuffer:
         beta = self.beta if beta is None else check_number("beta", beta, 0.0, 1.0)
         indices = self.sample_indices(batch_size)
         self.sample_calls += 1
+        return self._gather(indices, self._weights(indices, beta))
+
+    def _gather(self, indices: np.ndarray, weights: np.ndarray) -> PrioritizedBatch:
+        """The stored transitions at ``indices`` (any shape), with their weights."""
         storage = self.storage
         return PrioritizedBatch(
             storage.obs[indices],
@@ -302,7 +310,7 @@ class PrioritizedReplayBuffer:
             storage.next_obs[indices],
             storage.terminated[indices].astype(np.float32),
             indices,
-            self._weights(indices, beta),
+            weights,
         )
 
     def sample_many(self, batch_size: int, num_batches: int) -> PrioritizedBatch:
@@ -318,27 +326,12 @@ class PrioritizedReplayBuffer:
         replay serves it).
         """
         num_batches = check_int("num_batches", num_batches)
-        batch_size = self._check_batch_size(batch_size)
-        width = self.tree.total / batch_size
-        points = (
-            np.arange(batch_size) * width
-            + self.rng.random((num_batches, batch_size)) * width
-        )
-        indices = self.tree.find(points.reshape(-1), len(self)).reshape(points.shape)
+        indices = self._draw_indices(batch_size, num_batches)
         weights = np.empty(indices.shape, dtype=np.float32)
         for j in range(num_batches):  # one scalar beta per batch, as one call has
             weights[j] = self._weights(indices[j], self.beta)
             self.sample_calls += 1
-        storage = self.storage
-        return PrioritizedBatch(
-            storage.obs[indices],
-            storage.actions[indices],
-            storage.rewards[indices],
-            storage.next_obs[indices],
-            storage.terminated[indices].astype(np.float32),
-            indices,
-            weights,
-        )
+        return self._gather(indices, weights)
 
     def sample(
         self,
