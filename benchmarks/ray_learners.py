@@ -39,6 +39,7 @@ config on both executors, 1,000 transitions per message):
     python benchmarks/ray_learners.py           # full: about 30 min on 2 cores
     python benchmarks/ray_learners.py --quick   # smoke run
     python benchmarks/ray_learners.py --no-ray  # the in-process rows only
+    python benchmarks/ray_learners.py --throughput  # Ape-X-lite steps/s only
 
 The in-process rows run the synchronous rounds in this process: the same
 arithmetic as Ray's sync mode (the tests check that the tables are identical),
@@ -364,7 +365,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run")
     parser.add_argument("--no-ray", action="store_true", help="in-process rows only")
+    parser.add_argument(
+        "--throughput",
+        action="store_true",
+        help="Ray's start-up and call cost, then the Ape-X-lite throughput rows only",
+    )
     args = parser.parse_args()
+    if args.throughput and args.no_ray:
+        parser.error("--throughput needs Ray: it cannot go with --no-ray")
     print(machine_line())
     ray_ok = not args.no_ray
     try:
@@ -373,6 +381,11 @@ def main() -> None:
     except (RuntimeError, ConnectionError) as error:
         print(f"Ray could not start here: {error}")
         ray_ok = False
+    if args.throughput:
+        if ray_ok:
+            apex_throughput_rows(steps=4_000 if args.quick else 20_000)
+        distributed.shutdown()
+        return
     if args.quick:
         sharded_rows([0, 1], [0], sweeps=400, n_records=80, ray_ok=ray_ok)
     else:

@@ -29,8 +29,11 @@ Two halves:
   Amdahl / learner-saturation form: ``k`` actors produce env steps, one learner
   must train on every one of them at the replay ratio, and a machine has so
   many cores; the throughput is the smallest of the three rates. Its
-  parameters are per-step costs measured on this machine
-  (:func:`measure_step_costs`) and fitted (:func:`fit_step_costs`).
+  parameters are per-step costs measured on this machine, one at a time on an
+  idle machine (:func:`measure_step_costs`, fitted by :func:`fit_step_costs`)
+  or as one actor-learner run paid them with every core busy
+  (:func:`step_costs_from_run`), the calibration that predicts another
+  executor's run on a loaded machine.
 """
 
 from __future__ import annotations
@@ -85,6 +88,7 @@ __all__ = [
     "fit_step_costs",
     "measure_step_costs",
     "run",
+    "step_costs_from_run",
     "synthetic_step_cost_samples",
 ]
 
@@ -810,6 +814,21 @@ class ScalingModel:
         c = self.costs
         return 1.0 / (c.actor_step + self.replay_ratio * c.update)
 
+    def fill_seconds(self) -> float:
+        """Seconds before the learner has anything to train on: one actor's
+        first chunk, ``chunk_size`` steps at one actor's per-step time."""
+        return self.chunk_size / self.actor_rate(1)
+
+    def run_steps_per_second(self, n_actors: float, budget: int) -> float:
+        """Predicted received steps per second of a run of ``budget`` env
+        steps, counted from the actors' first step: the steady rate
+        (:meth:`steps_per_second`) after :meth:`fill_seconds` in which the
+        actors step and the learner waits, ``budget / (fill + budget /
+        rate)``. The fill matters where chunks are large against the budget
+        (Ray's 1,000 transitions per call in a run of a few thousand)."""
+        budget = check_int("budget", budget)
+        return budget / (self.fill_seconds() + budget / self.steps_per_second(n_actors))
+
     def table(self, actors: Sequence[int] = (8, 16, 32, 64, 128, 256, 512)) -> list:
         """``(actors, steps/s, bottleneck)`` rows of the prediction."""
         return [(k, self.steps_per_second(k), self.bottleneck(k)) for k in actors]
@@ -859,6 +878,51 @@ def fit_step_costs(samples: StepCostSamples) -> StepCosts:
         message_per_transition=float(max(slope, 0.0)),
         update=float(np.median(samples.update)),
         weight_sync=float(np.median(samples.weight_sync)),
+    )
+
+
+def step_costs_from_run(result: ParallelResult) -> StepCosts:
+    """The per-step costs an actor-learner run actually paid, from its CPU
+    counters: a model calibrated *in the run*, for predicting another.
+
+    ``actor_step`` is the actors' CPU per env step (their env, acting, their
+    side of every message and weight read) and ``update`` the learner's CPU
+    per gradient step (sampling, the step, its side of the messages); the
+    message and weight-sync costs are inside those two, so they are 0 here.
+    Measured while every core is busy, these are larger than the costs
+    :func:`measure_step_costs` times one at a time on an idle machine (on a
+    2-core VM here, about 1.3x for the actor step and 1.6-1.8x for the
+    update): that is what a model of a loaded machine needs.
+
+    ``result``: a run of :func:`~qlearn_lite.actor_learner.actor_learner_dqn`
+    (``executor`` ``"threads"``, ``"processes"`` or ``"ray"``, or
+    :func:`run` with one of them) that trained at least once.
+    """
+    if not isinstance(result, ParallelResult):
+        raise TypeError(
+            f"result must be a ParallelResult of an actor-learner run, got "
+            f"{type(result).__name__}"
+        )
+    reports = result.extra.get("actor_reports")
+    learner_cpu = result.extra.get("learner_cpu_seconds")
+    if not reports or learner_cpu is None:
+        raise ValueError(
+            "result must come from an actor-learner run (it needs the "
+            "'actor_reports' and 'learner_cpu_seconds' of its extra), got one "
+            f"from executor {result.executor!r}"
+        )
+    steps = sum(report.env_steps for report in reports)
+    if steps <= 0 or result.updates <= 0:
+        raise ValueError(
+            "result must have stepped and trained, got "
+            f"{steps} env steps and {result.updates} updates"
+        )
+    return StepCosts(
+        actor_step=sum(report.cpu_seconds for report in reports) / steps,
+        message_fixed=0.0,
+        message_per_transition=0.0,
+        update=learner_cpu / result.updates,
+        weight_sync=0.0,
     )
 
 

@@ -18,6 +18,7 @@ from qlearn_lite.scaling import (
     executor_status,
     fit_step_costs,
     run,
+    step_costs_from_run,
     synthetic_step_cost_samples,
 )
 
@@ -241,6 +242,52 @@ def test_model_cores_bound_a_small_machine():
     assert model.steps_per_second(8) == pytest.approx(2 / per_step_cpu)
     assert model.bottleneck(8) == "cores"
     assert model.serial_steps_per_second() == pytest.approx(1 / (1e-3 + 0.5 * 4e-4))
+
+
+def test_model_over_a_budget_pays_the_first_chunks_fill():
+    """A run of B steps takes the fill (one chunk at one actor's step time)
+    plus B at the steady rate; a long budget tends to the steady rate."""
+    model = ScalingModel(COSTS, replay_ratio=0.5, chunk_size=1_000, cores=2)
+    fill = 1_000 / model.actor_rate(1)
+    assert model.fill_seconds() == pytest.approx(fill)
+    steady = model.steps_per_second(2)
+    assert model.run_steps_per_second(2, 3_000) == pytest.approx(
+        3_000 / (fill + 3_000 / steady)
+    )
+    assert model.run_steps_per_second(2, 3_000) < 0.8 * steady
+    assert model.run_steps_per_second(2, 10**9) == pytest.approx(steady, rel=1e-5)
+    with pytest.raises(ValueError, match="budget"):
+        model.run_steps_per_second(2, 0)
+
+
+@pytest.mark.parametrize("executor", ["threads", "processes", "ray"])
+def test_step_costs_from_a_run_are_its_cpu_per_step(results, executor):
+    """In-run costs: the actors' CPU per env step, the learner's per update,
+    messages and syncs inside them (0)."""
+    result = _result(results, executor)
+    costs = step_costs_from_run(result)
+    reports = result.extra["actor_reports"]
+    steps = sum(report.env_steps for report in reports)
+    assert costs.actor_step == pytest.approx(
+        sum(report.cpu_seconds for report in reports) / steps
+    )
+    assert costs.update == pytest.approx(
+        result.extra["learner_cpu_seconds"] / result.updates
+    )
+    assert costs.actor_step > 0 and costs.update > 0
+    assert costs.message(64) == 0 and costs.weight_sync == 0
+    model = ScalingModel(costs, replay_ratio=0.5, cores=2)
+    assert model.core_rate() == pytest.approx(
+        2 / (costs.actor_step + 0.5 * costs.update)
+    )
+
+
+def test_step_costs_from_run_needs_an_actor_learner_run(results):
+    with pytest.raises(TypeError, match="ParallelResult"):
+        step_costs_from_run({"extra": {}})
+    serial = _result(results, "serial")
+    with pytest.raises(ValueError, match="actor-learner run.*'serial'"):
+        step_costs_from_run(serial)
 
 
 def test_measured_costs_are_positive_and_fit():

@@ -347,8 +347,7 @@ class ApexLearner(Learner):
         config = self.config
         burst = self.ray.get(self.replay.sample.remote(config.batch_size, num_updates))
         versions, indices = burst.pop("versions"), burst.pop("indices")
-        weights = _tensor(burst.pop("weights"))
-        burst["terminated"] = burst["terminated"].astype(np.float32)
+        weights = _tensor(burst.pop("weights"))  # terminated: float32 already
         columns = NStepBatch(*(_tensor(burst[name]) for name in _BATCH_FIELDS))
         new_priorities = self.gradient_steps(columns, versions, weights)
         assert new_priorities is not None  # weights given: priorities come back
