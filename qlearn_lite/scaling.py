@@ -745,8 +745,10 @@ class ScalingModel:
 
     The learner saturates at ``k* = (actor rate of one actor)^-1 x learner
     rate``; beyond it more actors add nothing. It ignores what it cannot
-    see: contention for memory bandwidth and caches, the OS scheduler, queue
-    locks, network bandwidth and latency spikes, and what staleness does to
+    see: contention for memory bandwidth and caches, the OS scheduler and
+    queue locks (unless its costs were measured inside a loaded run,
+    :func:`step_costs_from_run`, which folds them into the per-step CPU),
+    network bandwidth and latency spikes, and what staleness does to
     *learning* (it predicts steps per second, not time to a score).
     """
 
