@@ -825,11 +825,16 @@ class ScalingModel:
         """Predicted received steps per second of a run of ``budget`` env
         steps, counted from the actors' first step: the steady rate
         (:meth:`steps_per_second`) after :meth:`fill_seconds` in which the
-        actors step and the learner waits, ``budget / (fill + budget /
-        rate)``. The fill matters where chunks are large against the budget
-        (Ray's 1,000 transitions per call in a run of a few thousand)."""
+        actors step and the learner waits. The learner receives whole chunks,
+        so a run ends with ``received = ceil(budget / chunk_size) x
+        chunk_size`` steps, and the prediction is ``received / (fill +
+        received / rate)``. The fill matters where chunks are large against
+        the budget (Ray's 1,000 transitions per call in a run of a few
+        thousand)."""
         budget = check_int("budget", budget)
-        return budget / (self.fill_seconds() + budget / self.steps_per_second(n_actors))
+        received = math.ceil(budget / self.chunk_size) * self.chunk_size
+        steady = self.steps_per_second(n_actors)
+        return received / (self.fill_seconds() + received / steady)
 
     def table(self, actors: Sequence[int] = (8, 16, 32, 64, 128, 256, 512)) -> list:
         """``(actors, steps/s, bottleneck)`` rows of the prediction."""

@@ -245,8 +245,9 @@ def test_model_cores_bound_a_small_machine():
 
 
 def test_model_over_a_budget_pays_the_first_chunks_fill():
-    """A run of B steps takes the fill (one chunk at one actor's step time)
-    plus B at the steady rate; a long budget tends to the steady rate."""
+    """A run of B steps (in whole chunks) takes the fill (one chunk at one
+    actor's step time) plus B at the steady rate; a long budget tends to the
+    steady rate."""
     model = ScalingModel(COSTS, replay_ratio=0.5, chunk_size=1_000, cores=2)
     fill = 1_000 / model.actor_rate(1)
     assert model.fill_seconds() == pytest.approx(fill)
@@ -255,6 +256,13 @@ def test_model_over_a_budget_pays_the_first_chunks_fill():
         3_000 / (fill + 3_000 / steady)
     )
     assert model.run_steps_per_second(2, 3_000) < 0.8 * steady
+    # A budget below one chunk still receives the whole first chunk.
+    assert model.run_steps_per_second(2, 400) == pytest.approx(
+        1_000 / (fill + 1_000 / steady)
+    )
+    assert model.run_steps_per_second(2, 2_500) == pytest.approx(
+        model.run_steps_per_second(2, 3_000)
+    )
     assert model.run_steps_per_second(2, 10**9) == pytest.approx(steady, rel=1e-5)
     with pytest.raises(ValueError, match="budget"):
         model.run_steps_per_second(2, 0)
