@@ -899,7 +899,7 @@ def step_costs_from_run(result: ParallelResult) -> StepCosts:
     Measured while every core is busy, these are larger than the costs
     :func:`measure_step_costs` times one at a time on an idle machine (in
     2-process runs on a 2-core VM here, 1.2-1.35x for the actor step and
-    1.35-1.6x for the update): that is what a model of a loaded machine
+    1.35-2.1x for the update): that is what a model of a loaded machine
     needs.
 
     ``result``: a run of :func:`~qlearn_lite.actor_learner.actor_learner_dqn`
