@@ -919,7 +919,7 @@ def step_costs_from_run(result: ParallelResult) -> StepCosts:
             "'actor_reports' and 'learner_cpu_seconds' of its extra), got one "
             f"from executor {result.executor!r}"
         )
-    steps = sum(report.env_steps for report in reports)
+    steps = result.env_steps  # the actors' steps, sum(worker_steps)
     if steps <= 0 or result.updates <= 0:
         raise ValueError(
             "result must have stepped and trained, got "
