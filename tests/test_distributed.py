@@ -78,6 +78,33 @@ def test_sharded_workers_do_not_import_torch():
     assert run_python(code).strip() == "False"
 
 
+def test_slow_start_hint_names_rfc3987_syntax(monkeypatch):
+    """The hint appears exactly when rfc3987-syntax can be imported."""
+    from qlearn_lite.distributed import slow_start_hint
+
+    real = importlib.util.find_spec
+
+    def find_spec(name, *args):
+        if name == "rfc3987_syntax":
+            return present
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    present = None
+    assert slow_start_hint() is None
+    present = importlib.util.spec_from_loader("rfc3987_syntax", loader=None)
+    hint = slow_start_hint()
+    assert hint is not None
+    assert "rfc3987-syntax" in hint and "jsonschema<4.25" in hint
+
+
+@needs_ray
+def test_the_pinned_jsonschema_keeps_ray_processes_light():
+    """With constraints.txt's jsonschema, Ray's import skips rfc3987-syntax."""
+    code = "import sys, ray; print('rfc3987_syntax' in sys.modules)"
+    assert run_python(code).strip() == "False"
+
+
 def test_missing_ray_gives_install_hint():
     """Without Ray, connect() raises ImportError naming the pip extra."""
     code = (

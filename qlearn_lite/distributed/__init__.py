@@ -33,6 +33,7 @@ _EXPORTS = {
     "ray_processes": "cluster",
     "require_ray": "cluster",
     "shutdown": "cluster",
+    "slow_start_hint": "cluster",
     "apex_dqn": "apex",
     "serial_sharded_q_learning": "sharded",
     "shard_bounds": "sharded",
