@@ -78,7 +78,7 @@ from qlearn_lite.utils import (
 __all__ = [
     "EXECUTORS",
     "ExecutorUnavailable",
-    "MemoryMonitor",
+    "ProcessTreeMonitor",
     "ScalingModel",
     "StepCostSamples",
     "StepCosts",
@@ -239,51 +239,98 @@ def available_executors() -> list[str]:
 
 
 # ==================================================================== memory
-class MemoryMonitor:
-    """Peak resident memory of this process and all its descendants, in bytes.
+class ProcessTreeMonitor:
+    """Peak memory and CPU time of this process and all its descendants.
 
-    With psutil: a thread sums the RSS of the process tree every
-    ``interval`` seconds (shared pages count once per process, so this is an
-    upper bound). Without it: ``getrusage`` peaks of this process plus the
-    largest waited-for child (``method`` says which).
+    With psutil, a thread samples the process tree every ``interval``
+    seconds:
+
+    * ``peak_bytes``: the largest sum of resident set sizes seen (shared
+      pages count once per process, so this is an upper bound);
+    * ``cpu_seconds``: the CPU time the tree used inside the ``with`` block.
+      Each process counts its own user and system time and that of the
+      children it waited for. A process that ends is reaped by its parent,
+      whose waited-for time then grows by the child's total; the part of it
+      already counted from the child's own samples is taken off, so nothing
+      counts twice. Where a process leaves the tree (its parent died and it
+      was re-parented), what it used until then stays counted, and the
+      count never goes down. Ray's workers are counted this way (their
+      raylet reaps them) when the Ray instance was started by this process;
+      ``getrusage`` alone would miss them until the raylet itself is reaped.
+
+    Without psutil: ``getrusage`` of this process and its waited-for
+    children (``method`` says which).
     """
 
     def __init__(self, interval: float = 0.05) -> None:
         self.interval = interval
         self.peak_bytes = 0
+        self.cpu_seconds = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # (pid, create time) -> (parent pid, CPU seconds at the last sample)
+        self._last: dict[tuple[int, float], tuple[int, float]] = {}
+        self._rusage_start = 0.0
         try:
             import psutil  # noqa: PLC0415 - optional
 
             self._psutil: Any = psutil
-            self.method = "psutil RSS of the process tree (sampled)"
+            self.method = "psutil RSS and CPU times of the process tree (sampled)"
         except ImportError:  # pragma: no cover - psutil is in the dev extras
             self._psutil = None
-            self.method = "getrusage maxrss: self + largest child"
+            self.method = "getrusage: self + waited-for children"
 
-    def _sample(self) -> int:
-        process = self._psutil.Process(os.getpid())
-        total = 0
+    def _sample(self, count_cpu: bool = True) -> int:
+        """Sum the tree's RSS; add the CPU used since the last sample."""
+        psutil = self._psutil
+        process = psutil.Process(os.getpid())
+        rss = 0
+        now: dict[tuple[int, float], tuple[int, float]] = {}
         for member in [process, *process.children(recursive=True)]:
             try:
-                total += member.memory_info().rss
-            except (self._psutil.NoSuchProcess, self._psutil.AccessDenied):
-                continue
-        return total
+                with member.oneshot():
+                    t = member.cpu_times()
+                    key = (member.pid, member.create_time())
+                    now[key] = (
+                        member.ppid(),
+                        t.user + t.system + t.children_user + t.children_system,
+                    )
+                    rss += member.memory_info().rss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue  # it ended meanwhile: its parent's total holds it
+        if count_cpu:
+            # What the children that ended since the last sample had already
+            # been counted for, by parent: their parent's total now holds it.
+            counted_in_children: dict[int, float] = {}
+            for key, (parent, seconds) in self._last.items():
+                if key not in now:
+                    counted_in_children[parent] = (
+                        counted_in_children.get(parent, 0.0) + seconds
+                    )
+            for key, (_, seconds) in now.items():
+                before = self._last.get(key)
+                if before is None:  # started since the last sample
+                    self.cpu_seconds += seconds
+                else:
+                    grown = seconds - before[1] - counted_in_children.get(key[0], 0.0)
+                    self.cpu_seconds += max(grown, 0.0)
+        self._last = now
+        return rss
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             self.peak_bytes = max(self.peak_bytes, self._sample())
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> MemoryMonitor:
+    def __enter__(self) -> ProcessTreeMonitor:
         if self._psutil is not None:
-            self.peak_bytes = self._sample()
+            self.peak_bytes = self._sample(count_cpu=False)
             self._thread = threading.Thread(
-                target=self._loop, name="memory-monitor", daemon=True
+                target=self._loop, name="process-tree-monitor", daemon=True
             )
             self._thread.start()
+        else:
+            self._rusage_start = _rusage_cpu_seconds()
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -295,9 +342,10 @@ class MemoryMonitor:
             own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
             self.peak_bytes = (own + child) * 1024  # KiB on Linux
+            self.cpu_seconds = _rusage_cpu_seconds() - self._rusage_start
 
 
-def _cpu_seconds() -> float:
+def _rusage_cpu_seconds() -> float:
     """CPU seconds of this process plus its waited-for children, so far."""
     total = 0.0
     for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
@@ -432,8 +480,9 @@ def run(
         when the final network fails the fresh evaluation),
         ``fresh_return``; ``policy_lag`` and ``sample_age`` (summaries in
         gradient steps, or None where not instrumented);
-        ``cpu_utilisation`` (CPU seconds of this process and its children over
-        the whole call / (wall seconds x cores)), ``peak_memory_mb`` and
+        ``cpu_utilisation`` (CPU seconds of this process and all its
+        descendants over the whole call, Ray's processes included when the
+        instance was started here, / (wall seconds x cores)), ``peak_memory_mb`` and
         ``memory_method``; ``call_seconds`` and ``startup_seconds`` (the
         call's time outside the training clock and the evaluations);
         ``notes``: what this executor could not keep the same.
@@ -473,8 +522,8 @@ def run(
     eval_steps: list[int] = []
     eval_returns: list[float] = []
 
-    called, cpu_before = time.perf_counter(), _cpu_seconds()
-    with MemoryMonitor() as memory:
+    called = time.perf_counter()
+    with ProcessTreeMonitor() as monitor:
         if executor == "serial":
             gradient_steps = max(1, round(replay_ratio * 256))
             target = gradient_steps / 256
@@ -631,7 +680,7 @@ def run(
             )
             notes.append("vectorized: the age of replayed samples is not instrumented")
         call_seconds = time.perf_counter() - called
-    cpu = _cpu_seconds() - cpu_before
+    cpu = monitor.cpu_seconds
 
     # Judge the final network on fresh seeds, outside every clock.
     fresh = _fresh_evaluation(result.q, task.env_id, fresh_episodes, fresh_seed)
@@ -696,8 +745,8 @@ def run(
             "cpu_seconds_all": cpu,
             "cpu_utilisation": cpu / max(call_seconds, 1e-9) / cores,
             "cores": cores,
-            "peak_memory_mb": memory.peak_bytes / MB,
-            "memory_method": memory.method,
+            "peak_memory_mb": monitor.peak_bytes / MB,
+            "memory_method": monitor.method,
             "call_seconds": call_seconds,
             "notes": notes,
         }

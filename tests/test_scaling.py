@@ -290,6 +290,47 @@ def test_step_costs_from_a_run_are_its_cpu_per_step(results, executor):
     )
 
 
+@pytest.mark.parametrize("executor", ["threads", "processes", "ray", "ray-cluster"])
+def test_cpu_of_the_call_includes_every_actor(results, executor):
+    """The call's CPU count holds what the actors and the learner reported,
+    wherever they ran: threads here, spawned processes, Ray's workers."""
+    result = _result(results, executor)
+    extra = result.extra
+    actors = sum(report.cpu_seconds for report in extra["actor_reports"])
+    assert actors > 0
+    assert extra["cpu_seconds_all"] >= 0.95 * (actors + extra["learner_cpu_seconds"])
+
+
+def test_tree_cpu_counts_a_grandchild_its_parent_reaped():
+    """A grandchild that burned CPU and was reaped by a child still running
+    is counted; getrusage of this process alone would not see it."""
+    import subprocess
+    import sys
+
+    burn = (
+        "import time\nt = time.process_time()\n"
+        "while time.process_time() - t < 0.3: pass"
+    )
+    parent_code = (
+        "import subprocess, sys, time\n"
+        f"subprocess.run([sys.executable, '-c', {burn!r}], check=True)\n"
+        "print('done', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    with scaling.ProcessTreeMonitor() as monitor:
+        child = subprocess.Popen(
+            [sys.executable, "-c", parent_code], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert child.stdout.readline().strip() == "done"
+        finally:
+            child.kill()
+            child.wait()
+    # The grandchild's 0.3 s and two interpreters' start, counted once.
+    assert 0.3 <= monitor.cpu_seconds < 0.3 + 2.0
+    assert monitor.peak_bytes > 10 * 2**20
+
+
 def test_step_costs_from_run_needs_an_actor_learner_run(results):
     with pytest.raises(TypeError, match="ParallelResult"):
         step_costs_from_run({"extra": {}})
