@@ -36,7 +36,7 @@ config on both executors, 1,000 transitions per message):
 * whether RLlib's DQN can be timed beside them (``ray[rllib]`` must import
   with the pinned Gymnasium); if not, the reason.
 
-    python benchmarks/ray_learners.py           # full: about 30 min on 2 cores
+    python benchmarks/ray_learners.py           # full: about 17 min on 2 cores
     python benchmarks/ray_learners.py --quick   # smoke run
     python benchmarks/ray_learners.py --no-ray  # the in-process rows only
     python benchmarks/ray_learners.py --throughput  # Ape-X-lite steps/s only
