@@ -238,7 +238,7 @@ def available_executors() -> list[str]:
     return [name for name, why in executor_status().items() if why is None]
 
 
-# ==================================================================== memory
+# ========================================================= the process tree
 class ProcessTreeMonitor:
     """Peak memory and CPU time of this process and all its descendants.
 
