@@ -34,13 +34,20 @@ on a busy one). It fuses the physics alone into one loop: 48 microseconds a
 step at 4,096 carts against 150 eager, but the whole step (flags, time limit,
 reset, observations) came to 190-250 microseconds, no faster than the eager
 step. Drawing start states for every cart, so that the compiled step has no
-data-dependent shapes, costs another 127. So neither is used; fewer operations
-writing into preallocated rows is. At 4,096 carts a step is now about 100
-microseconds: ``sin`` and ``cos`` of float64 take 12-13 each (NumPy's take about
-36 each, most of Gymnasium's 165), the other operations 2-6 each, and torch's
-fixed cost per call is about 40 of the 100 (a step of 64 carts takes 41).
-Recorded run: ``benchmarks/results/vec_envs.txt`` (1 thread: 1.64x at 4,096
-carts, 1.92x at 16,384, 2.19x at 65,536; 1.89x under the background load).
+data-dependent shapes, costs another 127. A whole step compiled into one
+loop, with the start states drawn inside it from a counter-based hash
+(splitmix64) so that nothing is data-dependent, compiled in 10 s and took 167
+microseconds against Gymnasium's 199 in the same run (1.19x): Inductor's
+float64 ``sin`` and ``cos`` cost about as much as torch's eager ones, and the
+compiled call adds about 15. So neither is used; fewer operations writing into
+preallocated rows is. At 4,096 carts a step is now about 95-125 microseconds,
+depending on the day: ``sin`` and ``cos`` of float64 take 13-18 each (NumPy's
+take about 36 each, most of Gymnasium's 165-200), the other operations 2-8
+each, and torch's fixed cost per call is about 40-55 of it (a step of 64 carts).
+Recorded runs: ``benchmarks/results/vec_envs.txt`` (1 thread, 2026-12-03: 1.46x
+at 4,096 carts, 1.76x at 16,384, 2.13x at 65,536, and 1.82x under the
+background load; on 2026-12-02, on a faster day for both engines, 1.64x, 1.92x
+and 2.19x).
 
     python benchmarks/vec_envs.py           # 1 .. 65,536 envs, about 3 min
     python benchmarks/vec_envs.py --quick   # 64 and 4,096 envs, < 1 min
