@@ -57,10 +57,14 @@ import time
 import numpy as np
 
 from qlearn_lite import distributed
-from qlearn_lite.actor_learner import ActorLearnerConfig, actor_learner_dqn
+from qlearn_lite.actor_learner import (
+    ActorLearnerConfig,
+    actor_learner_dqn,
+    steps_to_return,
+)
 from qlearn_lite.dqn import first_reach
 from qlearn_lite.envs import costly_env_fn
-from qlearn_lite.stats import bootstrap_ci
+from qlearn_lite.stats import bootstrap_ci, reach_ci
 
 THRESHOLD = 0.05
 GOAL = 1.25
@@ -296,12 +300,6 @@ def apex_throughput_rows(steps: int) -> None:
     )
 
 
-def steps_to_return(result, threshold: float = 475.0) -> int | None:
-    """Env steps at the first greedy evaluation with mean return >= threshold."""
-    pairs = zip(result.extra["eval_steps"], result.extra["eval_returns"], strict=True)
-    return next((int(step) for step, value in pairs if value >= threshold), None)
-
-
 def prioritized_rows(seeds: list[int], budget: int) -> None:
     """Env steps to 475 on CartPole-v1, prioritized against uniform replay."""
     print(
@@ -327,9 +325,10 @@ def prioritized_rows(seeds: list[int], budget: int) -> None:
         ]
     medians = {}
     for label, values in reached.items():
-        counted = [budget if v is None else v for v in values]
-        medians[label] = statistics.median(counted)
-        interval = bootstrap_ci(counted).format(",.0f") if len(counted) >= 2 else "n/a"
+        medians[label] = statistics.median(budget if v is None else v for v in values)
+        interval = (
+            reach_ci(values, budget).format(",.0f") if len(values) >= 2 else "n/a"
+        )
         shown = [f">{budget:,}" if v is None else f"{v:,}" for v in values]
         print(
             f"  {label:<24} per seed {shown}; median {medians[label]:,.0f}; "

@@ -82,6 +82,7 @@ from qlearn_lite.dqn import (
     _make_env,
     dqn_loss,
     evaluate,
+    first_reach,
     hard_update,
     n_step_transitions,
     new_q_network,
@@ -109,6 +110,7 @@ __all__ = [
     "Learner",
     "actor_learner_dqn",
     "actor_worker",
+    "steps_to_return",
 ]
 
 EnvSpec = str | Callable[[], gym.Env]
@@ -1113,3 +1115,22 @@ def actor_learner_dqn(
     return learner.result(
         executor, list(outcome.returns), called, extra={"config": config}
     )
+
+
+def steps_to_return(result: ParallelResult, threshold: float = 475.0) -> int | None:
+    """Env steps at the first greedy evaluation of an :func:`actor_learner_dqn`
+    run whose mean return reached ``threshold``; None if none did.
+
+    The evaluations are the learner's, every ``eval_every`` received env steps
+    (:func:`qlearn_lite.dqn.first_reach` over ``result.extra``).
+    """
+    if not isinstance(result, ParallelResult) or "eval_steps" not in result.extra:
+        raise TypeError(
+            "result must be the ParallelResult of actor_learner_dqn, with its "
+            f"greedy evaluations in result.extra, got {type(result).__name__}"
+        )
+    extra = result.extra
+    reached = first_reach(
+        extra["eval_steps"], extra["eval_seconds"], extra["eval_returns"], threshold
+    )
+    return None if reached is None else int(reached[0])

@@ -60,6 +60,7 @@ from qlearn_lite.dqn import (
     DQNConfig,
     dqn_loss,
     evaluate,
+    first_reach,
     make_greedy_actor,
     new_q_network,
     train_dqn,
@@ -684,11 +685,8 @@ def run(
 
     # Judge the final network on fresh seeds, outside every clock.
     fresh = _fresh_evaluation(result.q, task.env_id, fresh_episodes, fresh_seed)
-    reached = None
-    for step, second, value in zip(eval_steps, eval_seconds, eval_returns, strict=True):
-        if value >= threshold:
-            reached = (int(step), float(second))
-            break
+    hit = first_reach(eval_steps, eval_seconds, eval_returns, threshold)
+    reached = None if hit is None else (int(hit[0]), float(hit[1]))
     passed = bool(fresh.mean() >= threshold)
     # The learner's ratio: updates per env step it received after
     # learning_starts (actor-learners' actors take a few more steps, filling

@@ -7,17 +7,22 @@ so with ``n`` runs there are only ``C(2n - 1, n)`` distinct resamples (10 for
 3 runs, 126 for 5): :attr:`Interval.runs` travels with the interval so that a
 reader sees how few runs stand behind it. rliable (Agarwal et al. 2021) offers
 stratified versions of the same idea for many tasks at once.
+
+A time to a threshold is the one result that a run can miss: :func:`reach_ci`
+counts a miss as the budget the run had, and says so, before the bootstrap.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from numbers import Real
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from qlearn_lite.utils import check_int, check_number, check_seed
+from qlearn_lite.utils import check_finite, check_int, check_number, check_seed
 
-__all__ = ["Interval", "bootstrap_ci"]
+__all__ = ["Interval", "bootstrap_ci", "reach_ci"]
 
 
 class Interval(NamedTuple):
@@ -85,3 +90,50 @@ def bootstrap_ci(
     if data.ndim == 1:
         mean, low, high = float(mean), float(low), float(high)
     return Interval(mean, low, high, runs, confidence)
+
+
+def reach_ci(
+    reached: Sequence[float | None],
+    budget: float,
+    confidence: float = 0.95,
+    resamples: int = 10_000,
+    seed: int = 0,
+) -> Interval:
+    """Mean steps (or seconds) to a threshold over runs, a miss counted as the budget.
+
+    A run that missed the threshold (``None``) would have needed more than its
+    budget, so it is counted as the budget: where any run missed, the mean
+    and both ends of the interval are lower bounds. The interval is
+    :func:`bootstrap_ci`'s over the counted values.
+
+    Args:
+        reached: one entry per run: the steps (or seconds) at which the run
+            first reached the threshold, or None where it never did. At least
+            2 runs.
+        budget: what every run was given, in the same unit; no entry above it.
+        confidence, resamples, seed: as for :func:`bootstrap_ci`.
+
+    >>> reach_ci([20_000, None, 30_000], budget=60_000).format(",.0f")[:6]
+    '36,667'
+    """
+    budget = check_finite("budget", budget)
+    if budget <= 0:
+        raise ValueError(f"budget must be > 0, got {budget!r}")
+    if isinstance(reached, (str, bytes)) or not isinstance(reached, Sequence):
+        raise TypeError(
+            f"reached must be a sequence of numbers or None, one per run, "
+            f"got {type(reached).__name__}"
+        )
+    counted = []
+    for run, value in enumerate(reached):
+        if value is None:
+            counted.append(budget)
+            continue
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise TypeError(f"reached[{run}] must be a number or None, got {value!r}")
+        if not 0 <= value <= budget:
+            raise ValueError(
+                f"reached[{run}] must lie in [0, budget={budget:g}], got {value!r}"
+            )
+        counted.append(float(value))
+    return bootstrap_ci(counted, confidence, resamples, seed)

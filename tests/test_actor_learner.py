@@ -21,10 +21,15 @@ import psutil
 import pytest
 import torch
 
-from qlearn_lite.actor_learner import ActorLearnerConfig, Chunk, actor_learner_dqn
+from qlearn_lite.actor_learner import (
+    ActorLearnerConfig,
+    Chunk,
+    actor_learner_dqn,
+    steps_to_return,
+)
 from qlearn_lite.distributed.apex import ApexReplay, PrioritizedChunk, chunk_priorities
 from qlearn_lite.envs import costly_env_fn
-from qlearn_lite.parallel import WorkerError
+from qlearn_lite.parallel import ParallelResult, WorkerError
 
 SHM = Path("/dev/shm")
 # Small runs: a few hundred env steps, a few dozen updates.
@@ -141,6 +146,24 @@ def test_threads_run_the_same_algorithm(hang_guard):
     )
     # Two envs per actor: every actor's count is a multiple of 2.
     assert all(steps % 2 == 0 and steps > 0 for steps in result.worker_steps)
+
+
+def test_steps_to_return_reads_the_first_evaluation_at_the_threshold():
+    """The env steps of the first greedy evaluation >= threshold, or None."""
+    result = ParallelResult(
+        q=None, design="actor-learner", n_workers=1, worker_steps=[6_000],
+        worker_returns=[[]], global_steps=6_000, updates=0, wall_seconds=1.0,
+        extra={
+            "eval_steps": [2_000, 4_000, 6_000],
+            "eval_seconds": [0.5, 1.0, 1.5],
+            "eval_returns": [120.0, 475.0, 500.0],
+        },
+    )  # fmt: skip
+    assert steps_to_return(result) == 4_000
+    assert steps_to_return(result, threshold=490.0) == 6_000
+    assert steps_to_return(result, threshold=501.0) is None
+    with pytest.raises(TypeError, match="ParallelResult of actor_learner_dqn"):
+        steps_to_return({"eval_steps": []})
 
 
 def test_costly_env_factory_runs_in_processes(hang_guard):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qlearn_lite.stats import bootstrap_ci
+from qlearn_lite.stats import bootstrap_ci, reach_ci
 
 
 def test_two_runs_have_three_resample_means():
@@ -59,3 +59,30 @@ def test_bad_input_is_named(kwargs, error, match):
     """Each bad argument raises its own clear error."""
     with pytest.raises(error, match=match):
         bootstrap_ci(**kwargs)
+
+
+def test_reach_ci_counts_a_miss_as_the_budget():
+    """A miss (None) is counted as the budget, then bootstrapped as usual."""
+    interval = reach_ci([20_000, None, 30_000], budget=60_000)
+    assert interval.mean == pytest.approx(110_000 / 3) and interval.runs == 3
+    same = bootstrap_ci([20_000.0, 60_000.0, 30_000.0])
+    assert (interval.low, interval.high) == (same.low, same.high)
+    assert reach_ci([None, None], budget=5.0).format(".1f") == "5.0 [5.0, 5.0]"
+
+
+@pytest.mark.parametrize(
+    ("reached", "budget", "error", "match"),
+    [
+        ([1.0, 70.0], 60.0, ValueError, r"reached\[1\] must lie in \[0, budget=60\]"),
+        ([1.0, -1.0], 60.0, ValueError, r"reached\[1\]"),
+        ([1.0, True], 60.0, TypeError, r"reached\[1\] must be a number or None"),
+        ([1.0, "3"], 60.0, TypeError, r"reached\[1\]"),
+        ("12", 60.0, TypeError, "sequence"),
+        ([1.0, 2.0], 0.0, ValueError, "budget must be > 0"),
+        ([1.0, 2.0], float("inf"), ValueError, "budget must be finite"),
+        ([None], 60.0, ValueError, "at least 2 runs"),
+    ],
+)
+def test_reach_ci_bad_input_is_named(reached, budget, error, match):
+    with pytest.raises(error, match=match):
+        reach_ci(reached, budget)
