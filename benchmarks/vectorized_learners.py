@@ -5,7 +5,8 @@
    Env steps per second (wall and CPU) and the greedy policy's exact success
    probability (``success_probability``, no sampling noise). Goal: >= 100x the
    steps/s, reaching the same greedy success.
-2. Deep, CartPole-v1: ``vectorized_dqn`` against Stable-Baselines3's DQN with
+2. Deep, CartPole-v1: ``vectorized_dqn`` (its default configuration: one
+   thread) against Stable-Baselines3's DQN with
    rl-baselines3-zoo's tuned hyperparameters, run by ``run_sb3`` of
    ``benchmarks/dqn_cartpole.py`` (imported, not copied: same evaluation
    protocol, 10 greedy episodes every 2,500 env steps, evaluation time
@@ -33,6 +34,8 @@
 Everything runs in this process with ``torch.set_num_threads(1)``; ours and
 the reference alternate, so that both see the same machine load. On a busy
 machine read the ratios and the CPU seconds rather than the absolute figures.
+
+Recorded runs: ``benchmarks/results/vectorized_learners.txt``.
 
     python benchmarks/vectorized_learners.py                # both parts, 5 seeds
     python benchmarks/vectorized_learners.py --quick        # a smoke run, < 1 min
@@ -302,7 +305,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="DQN seeds 0..N-1")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(f"torch {torch.__version__}, 1 thread, CPU")
+    print(
+        f"torch {torch.__version__}, 1 thread, CPU; machine: {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.1f} (1 min) at the start"
+    )
     if args.only in (None, "tabular"):
         tabular(args.quick)
     if args.only in (None, "dqn"):

@@ -616,9 +616,10 @@ def run(
                 vectorized_dqn,
             )
 
-            # The actor thread only pays where a call queues work and returns
-            # (a GPU); on a CPU the two threads take turns at the GIL and the
-            # run is slower (notebook 09's profile), so it runs in one thread.
+            # On a CPU the actor thread and the learner take turns at the GIL
+            # and the run is slower (notebook 09's profile): one thread, the
+            # package's default. On a GPU a call only queues work, so the two
+            # may overlap there (not yet measured: benchmarks/gpu_check.py).
             on_cpu = get_device(device).type == "cpu"
             vector_config = VectorizedDQNConfig(
                 asynchronous=not on_cpu,

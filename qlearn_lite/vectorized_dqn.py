@@ -12,9 +12,9 @@ pieces, where everything lives on one device:
   n-step convention), with masks instead of ``if``s: no host sync;
 * :func:`n_step_dqn_loss` is :func:`qlearn_lite.dqn.dqn_loss` with a discount
   per transition;
-* :func:`vectorized_dqn` runs it, either in one thread (acting and learning
-  alternate; bit-for-bit reproducible) or as an actor and a learner, two
-  module-level workers ``worker(ctx, config, shared)`` run by
+* :func:`vectorized_dqn` runs it, either in one thread (the default: acting
+  and learning alternate; bit-for-bit reproducible) or as an actor and a
+  learner, two module-level workers ``worker(ctx, config, shared)`` run by
   :func:`qlearn_lite.parallel.run_threads`, kept in step by a
   :class:`RateLimiter`.
 
@@ -185,9 +185,14 @@ class VectorizedDQNConfig:
     Training stops on it: judge the final network on other seeds."""
     stop_at_return: float | None = 475.0
     """Stop at the first evaluation with this mean greedy return; None: never."""
-    asynchronous: bool = True
-    """Collect with an actor thread while the learner trains; False: one thread,
-    alternating (bit-for-bit reproducible)."""
+    asynchronous: bool = False
+    """True: collect with an actor thread while the learner trains (reproducible
+    only statistically). The default, one thread alternating acting and
+    learning, is bit-for-bit reproducible and, on the CPUs measured, faster:
+    with the actor thread the same run went 0.65-0.84x as fast on 2 cores
+    (medians of pairs, notebook 09 and ``benchmarks/vectorized_learners.py``;
+    :func:`overlap_profile` shows why). Whether it pays on a GPU has not
+    been measured yet (``benchmarks/gpu_check.py`` times both)."""
     max_actor_lead: int = 4
     """Asynchronous: vector steps the actor may run ahead of the learner."""
     actor_sync_every: int = 4

@@ -282,8 +282,9 @@ def test_vectorized_dqn_one_thread_is_reproducible():
 
 
 def test_vectorized_dqn_counts_steps_updates_and_evaluations():
-    """Env steps, updates (one per vector step after learning_starts), evals."""
-    result = vectorized_dqn(SMALL.replace(asynchronous=False), progress=False)
+    """Env steps, updates (one per vector step after learning_starts), evals;
+    the default runs in one thread."""
+    result = vectorized_dqn(SMALL, progress=False)
     history = result.history
     assert history.env_steps == 1_600
     assert history.updates == (1_600 - 400) // 8  # updates_per_step = 1
@@ -334,7 +335,9 @@ def test_an_actor_error_is_reraised_and_both_threads_stop(monkeypatch):
     monkeypatch.setattr(vectorized_dqn_module, "_actor_step", failing_actor_step)
     threads = torch.get_num_threads()
     with pytest.raises(WorkerError, match="boom in the actor") as error:
-        vectorized_dqn(SMALL.replace(total_steps=100_000), progress=False)
+        vectorized_dqn(
+            SMALL.replace(total_steps=100_000, asynchronous=True), progress=False
+        )
     assert error.value.worker_id == 0
     assert isinstance(error.value.__cause__, ValueError)
     assert not worker_threads()
@@ -354,7 +357,9 @@ def test_a_learner_error_stops_the_actor(monkeypatch):
 
     monkeypatch.setattr(vectorized_dqn_module, "_learner_update", failing_update)
     with pytest.raises(WorkerError, match="boom in the learner") as error:
-        vectorized_dqn(SMALL.replace(total_steps=100_000), progress=False)
+        vectorized_dqn(
+            SMALL.replace(total_steps=100_000, asynchronous=True), progress=False
+        )
     assert error.value.worker_id == 1
     assert not worker_threads()
 
@@ -372,7 +377,9 @@ def test_ctrl_c_stops_both_threads_before_it_reaches_the_caller(monkeypatch):
 
     monkeypatch.setattr(vectorized_dqn_module, "_learner_update", update_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
-        vectorized_dqn(SMALL.replace(total_steps=1_000_000), progress=False)
+        vectorized_dqn(
+            SMALL.replace(total_steps=1_000_000, asynchronous=True), progress=False
+        )
     assert not worker_threads()
     assert len(calls) >= 10
 
