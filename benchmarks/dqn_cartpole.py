@@ -186,6 +186,10 @@ def main() -> None:
             f"{torch.__version__}, threads {torch.get_num_threads()}"
         )
     print(
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} "
+        "(1 min) at the start"
+    )
+    print(
         f"greedy {EVAL_EPISODES}-episode evaluation every {EVAL_EVERY} steps, "
         f"time to the first mean return >= {THRESHOLD:g} (evaluation excluded)"
     )
