@@ -40,7 +40,11 @@ loop, with the start states drawn inside it from a counter-based hash
 microseconds against Gymnasium's 199 in the same run (1.19x): Inductor's
 float64 ``sin`` and ``cos`` cost about as much as torch's eager ones, and the
 compiled call adds about 15. So neither is used; fewer operations writing into
-preallocated rows is. At 4,096 carts a step is now about 95-125 microseconds,
+preallocated rows is. Nor does float32 physics (``dtype=torch.float32``, which
+no longer follows Gymnasium's float64 trajectories to 1e-5) reach the goal:
+in one run on 2026-12-03 (1 thread, ``compare`` of this file) it made 1.70x
+Gymnasium's steps/s at 4,096 carts against 1.40x for float64, and 2.54x
+against 1.63x at 16,384. At 4,096 carts a step is now about 95-125 microseconds,
 depending on the day: ``sin`` and ``cos`` of float64 take 13-18 each (NumPy's
 take about 36 each, most of Gymnasium's 165-200), the other operations 2-8
 each, and torch's fixed cost per call is about 40-55 of it (a step of 64 carts).
