@@ -158,15 +158,14 @@ def n_step_returns(
     Replay (:func:`qlearn_lite.dqn.n_step_transitions`), DQN, the async
     learners and the vectorised learners all use this one function.
     """
-    if isinstance(rewards, torch.Tensor):
+    tensors = isinstance(rewards, torch.Tensor)
+    if tensors:
         ends = (torch.as_tensor(terminated) | torch.as_tensor(truncated)).to(rewards)
         cuts = torch.as_tensor(terminated).to(rewards)
-        returns, discounts, last = (torch.empty_like(rewards) for _ in range(3))
     else:
         rewards = np.asarray(rewards, dtype=np.float64)
         ends = (np.asarray(terminated) | np.asarray(truncated)).astype(np.float64)
         cuts = np.asarray(terminated).astype(np.float64)
-        returns, discounts, last = (np.empty_like(rewards) for _ in range(3))
     length = len(rewards)
     if length == 0:
         raise ValueError("n_step_returns needs a segment of at least one step")
@@ -176,6 +175,9 @@ def n_step_returns(
             f"{tuple(rewards.shape)}, {tuple(np.shape(terminated))} and "
             f"{tuple(np.shape(truncated))}"
         )
+    if tensors:
+        return _n_step_returns_tensors(rewards, ends, cuts, gamma)
+    returns, discounts, last = (np.empty_like(rewards) for _ in range(3))
     # Backward over the segment, with 0/1 masks instead of branches, so that
     # one code serves a single env and a batch of them. ``end`` is 1 where a
     # step ends its episode: the window of that step starts afresh there.
@@ -194,11 +196,43 @@ def n_step_returns(
         returns[i] = running
         discounts[i] = discount * (1.0 - cut)
         last[i] = window_last
-    if isinstance(last, torch.Tensor):
-        last = last.long()
-    else:
-        last = last.astype(np.int64)
-    return NStepReturns(returns, discounts, last)
+    return NStepReturns(returns, discounts, last.astype(np.int64))
+
+
+def _n_step_returns_tensors(
+    rewards: torch.Tensor, ends: torch.Tensor, cuts: torch.Tensor, gamma: float
+) -> NStepReturns:
+    """:func:`n_step_returns` on tensors, the same recursion in fewer operations.
+
+    The four running quantities (return, discount, window end, cut) travel as
+    one ``[4, *batch]`` tensor, so a step of the recursion is three operations
+    instead of about sixteen (the vectorised DQN calls this every vector
+    step). Because ``ends`` and ``keep`` are exactly 0 or 1, every product
+    and sum gives the same floating-point number as the loop above, bit for
+    bit (``tests/test_replay.py`` compares the two).
+    """
+    length = len(rewards)
+    ends = ends.clone()
+    ends[length - 1] = 1.0  # the segment's last step always closes its window
+    keep = 1.0 - ends
+    ones = [1] * (rewards.dim() - 1)
+    index = torch.arange(length, dtype=rewards.dtype, device=rewards.device)
+    # Where a window ends at step i it restarts from [r_i, gamma, i, cut_i].
+    fresh = torch.stack(
+        (rewards, ends * gamma, ends * index.view(-1, *ones), ends * cuts), dim=1
+    )
+    scale = rewards.new_ones(4)  # [gamma, gamma, 1, 1], with no host-to-device copy
+    scale[:2] = gamma
+    scale = scale.view(4, *ones)
+    state = fresh[length - 1]
+    rows = [state]
+    for i in range(length - 2, -1, -1):
+        # [r_i + gamma keep G, gamma (end + keep d), end i + keep last, ...]
+        state = (state * scale).mul_(keep[i]).add_(fresh[i])
+        rows.append(state)
+    rows.reverse()
+    out = torch.stack(rows, dim=1)  # [4, L, *batch]
+    return NStepReturns(out[0], out[1] * (1.0 - out[3]), out[2].long())
 
 
 def _positive_int(name: str, value: object) -> int:

@@ -329,6 +329,45 @@ def test_n_step_returns_torch_batch_matches_numpy():
         np.testing.assert_array_equal(batched.last[:, column].numpy(), single.last)
 
 
+def test_n_step_returns_tensors_are_bit_for_bit_the_numpy_loop():
+    """The tensor path (one [4, batch] recursion) gives exactly the NumPy
+    loop's float64 numbers, on segments of 1-8 steps with terminal and
+    truncated steps anywhere, gamma 0 and 1 included; dtype and shape kept."""
+    from qlearn_lite.replay import n_step_returns
+
+    rng = np.random.default_rng(1)
+    for trial in range(300):
+        length = int(rng.integers(1, 9))
+        rewards = rng.normal(size=(length, 5)) * (trial % 3 != 0)  # zeros too
+        terminated = rng.random((length, 5)) < 0.25
+        truncated = (rng.random((length, 5)) < 0.25) & ~terminated
+        gamma = (0.0, 1.0, float(rng.random()))[trial % 3]
+        ours = n_step_returns(
+            torch.tensor(rewards), torch.tensor(terminated), torch.tensor(truncated),
+            gamma,
+        )  # fmt: skip
+        assert ours.returns.dtype == torch.float64 and ours.last.dtype == torch.int64
+        assert ours.returns.shape == ours.discounts.shape == (length, 5)
+        for column in range(5):
+            loop = n_step_returns(
+                rewards[:, column], terminated[:, column], truncated[:, column], gamma
+            )
+            assert ours.returns[:, column].numpy().tobytes() == loop.returns.tobytes()
+            assert ours.discounts[:, column].numpy().tobytes() == (
+                loop.discounts.tobytes()
+            )
+            assert ours.last[:, column].tolist() == loop.last.tolist()
+    single = n_step_returns(
+        torch.tensor([1.0, 2.0], dtype=torch.float32),
+        torch.tensor([False, True]),
+        torch.tensor([False, False]),
+        0.5,
+    )
+    assert single.returns.dtype == torch.float32
+    assert single.returns.tolist() == [2.0, 2.0] and single.last.tolist() == [1, 1]
+    assert single.discounts.tolist() == [0.0, 0.0]
+
+
 def test_buffer_with_discounts_returns_n_step_batches():
     """A buffer made with discounts=True stores and samples each discount."""
     from qlearn_lite.replay import NStepBatch
