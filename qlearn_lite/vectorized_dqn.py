@@ -191,8 +191,9 @@ class VectorizedDQNConfig:
     learning, is bit-for-bit reproducible and, on the CPUs measured, faster:
     with the actor thread the same run went 0.65-0.84x as fast on 2 cores
     (notebook 09's runs, and medians of pairs in
-    ``benchmarks/vectorized_learners.py``; :func:`overlap_profile` shows why). Whether it pays on a GPU has not
-    been measured yet (``benchmarks/gpu_check.py`` times both)."""
+    ``benchmarks/vectorized_learners.py``; :func:`overlap_profile` shows why).
+    Whether it pays on a GPU has not been measured yet
+    (``benchmarks/gpu_check.py`` times both)."""
     max_actor_lead: int = 4
     """Asynchronous: vector steps the actor may run ahead of the learner."""
     actor_sync_every: int = 4
