@@ -446,7 +446,9 @@ def run(
             raise :class:`ExecutorUnavailable` (a RuntimeError) where
             :func:`executor_status` says they cannot run.
         task: a Gymnasium id or a :class:`Task` (an env cost).
-        budget: env steps to train for, at most (>= 1; all workers together).
+        budget: env steps to train for (>= 1; all workers together). The
+            actor-learner executors' learner receives whole chunks, so their
+            runs can end a few steps past it (``global_steps``).
         seed: seeds the networks, envs, exploration and replay.
         n_workers: actors for threads, processes and Ray (serial and
             vectorized run one actor and say so).
