@@ -48,10 +48,10 @@ against 1.63x at 16,384. At 4,096 carts a step is now about 95-125 microseconds,
 depending on the day: ``sin`` and ``cos`` of float64 take 13-18 each (NumPy's
 take about 36 each, most of Gymnasium's 165-200), the other operations 2-8
 each, and torch's fixed cost per call is about 40-55 of it (a step of 64 carts).
-Recorded runs: ``benchmarks/results/vec_envs.txt`` (1 thread, 2026-12-03: 1.46x
-at 4,096 carts, 1.76x at 16,384, 2.13x at 65,536, and 1.82x under the
-background load; on 2026-12-02, on a faster day for both engines, 1.64x, 1.92x
-and 2.19x).
+Recorded runs: ``benchmarks/results/vec_envs.txt`` (1 thread, 2026-12-04, a
+fast day for both engines: 1.71x at 4,096 carts, 1.99x at 16,384, 2.17x at
+65,536, and 2.09x under the background load; 2026-12-03: 1.46x, 1.76x, 2.13x
+and 1.82x; 2026-12-02: 1.64x, 1.92x and 2.19x).
 
     python benchmarks/vec_envs.py           # 1 .. 65,536 envs, about 3 min
     python benchmarks/vec_envs.py --quick   # 64 and 4,096 envs, < 1 min
