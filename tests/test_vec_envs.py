@@ -70,6 +70,7 @@ def compare_rollout(
     elapsed: int = 0,
     resync_every: int | None = None,
     seed: int = 0,
+    polynomial_trig: bool | None = None,
 ) -> dict[str, float | int]:
     """Step TorchCartPole and Gymnasium side by side with the same actions.
 
@@ -78,9 +79,13 @@ def compare_rollout(
     numbers). Asserts identical rewards, flags, reset masks and episode lengths
     at every step; returns the largest observation difference and counts.
     ``resync_every``: copy Gymnasium's state into ours every so many steps.
+    ``polynomial_trig``: force sin and cos as polynomials or as torch's (None:
+    the env's choice for this many carts).
     """
     num_envs = len(start)
     ours = TorchCartPole(num_envs, device="cpu", seed=seed)
+    if polynomial_trig is not None:
+        ours._polynomial_trig = polynomial_trig
     ours.set_state(start, elapsed_steps=elapsed)
     theirs = gym_cartpoles(num_envs, seed)
     for i in range(num_envs):
@@ -176,13 +181,16 @@ def test_cartpole_one_step_equals_gymnasium_over_the_state_space():
     assert 0 < np.mean(expected_terminated) < 1  # both outcomes were tested
 
 
-def test_cartpole_physics_float64_within_1e12():
-    """The float64 state after one step is Gymnasium's within 1e-12 (no resets)."""
+@pytest.mark.parametrize("polynomial_trig", [False, True])
+def test_cartpole_physics_float64_within_1e12(polynomial_trig):
+    """The float64 state after one step is Gymnasium's within 1e-12 (no resets),
+    with torch's sin and cos and with the polynomials."""
     rng = np.random.default_rng(1)
     states = rng.uniform([-2, -2, -0.15, -2], [2, 2, 0.15, 2], (1000, 4))
     env = gym.make("CartPole-v1").unwrapped
     env.reset(seed=0)
     ours = TorchCartPole(len(states), device="cpu", seed=0)
+    ours._polynomial_trig = polynomial_trig
     for action in (0, 1):
         expected = []
         for state in states:
@@ -196,18 +204,22 @@ def test_cartpole_physics_float64_within_1e12():
         )
 
 
-def test_cartpole_whole_episodes_match_gymnasium_random_actions():
+@pytest.mark.parametrize("polynomial_trig", [False, True])
+def test_cartpole_whole_episodes_match_gymnasium_random_actions(polynomial_trig):
     """Random pushes from 200 start states, 150 steps: obs within 1e-5, same flags."""
     rng = np.random.default_rng(2)
     start = np.concatenate(
         [rng.uniform(-0.05, 0.05, (100, 4)), near_threshold_states(rng, 100)]
     )
-    result = compare_rollout(start, steps=150, policy=random_policy, seed=3)
+    result = compare_rollout(
+        start, steps=150, policy=random_policy, seed=3, polynomial_trig=polynomial_trig
+    )
     assert result["max_error"] < 1e-5
     assert result["episodes"] > 1000  # many whole episodes, with auto-resets
 
 
-def test_cartpole_balanced_episodes_truncate_at_500_like_gymnasium():
+@pytest.mark.parametrize("polynomial_trig", [False, True])
+def test_cartpole_balanced_episodes_truncate_at_500_like_gymnasium(polynomial_trig):
     """Balancing for 520 steps: truncation at 500, same flags, obs within 1e-5.
 
     The upright pole amplifies a rounding difference by about e^(4 t): over
@@ -217,10 +229,81 @@ def test_cartpole_balanced_episodes_truncate_at_500_like_gymnasium():
     rng = np.random.default_rng(4)
     start = rng.uniform(-0.05, 0.05, (32, 4))
     result = compare_rollout(
-        start, steps=520, policy=balancing_policy, resync_every=50, seed=5
+        start,
+        steps=520,
+        policy=balancing_policy,
+        resync_every=50,
+        seed=5,
+        polynomial_trig=polynomial_trig,
     )
     assert result["max_error"] < 1e-5
     assert result["truncations"] == 32  # every cart reached the time limit
+
+
+def test_small_angle_polynomials_are_float64_exact_up_to_12_degrees():
+    """cos and sin as the polynomials, up to 12 degrees: within a few ulp of
+    NumPy's (4 for cos, 1 for sin, with one to spare for another C library),
+    under one on average; far off beyond, which is why a state set at a larger
+    angle gets torch's sin and cos."""
+    coefficients = vec_envs._small_angle_polynomials()  # [5, 2]
+    assert coefficients.shape == (5, 2) and np.all(coefficients[0] == 1.0)
+    theta = np.linspace(-THETA_LIMIT, THETA_LIMIT, 200_001)
+    u = theta**2
+    cos = np.polynomial.polynomial.polyval(u, coefficients[:, 0])
+    sin = theta * np.polynomial.polynomial.polyval(u, coefficients[:, 1])
+    cos_ulps = np.abs(cos - np.cos(theta)) / np.spacing(np.cos(theta))
+    sin_ulps = np.abs(sin - np.sin(theta)) / np.spacing(np.abs(np.sin(theta)))
+    sin_ulps = sin_ulps[theta != 0]
+    assert cos_ulps.max() <= 5 and cos_ulps.mean() < 1
+    assert sin_ulps.max() <= 2 and sin_ulps.mean() < 1
+    assert sin[theta == 0] == 0
+    wide = np.polynomial.polynomial.polyval(2.0**2, coefficients[:, 0])
+    assert abs(wide - np.cos(2.0)) > 1e-4
+
+
+def test_cartpole_polynomial_and_torch_trig_agree_step_by_step():
+    """From 2,048 carts on, sin and cos are polynomials: at 4,096 carts the two
+    ways of stepping stay within 1e-9 over 300 random steps, with identical
+    flags and resets."""
+    n = vec_envs.POLYNOMIAL_TRIG_CARTS * 2
+    poly, exact = TorchCartPole(n, seed=7), TorchCartPole(n, seed=7)
+    exact._polynomial_trig = False
+    assert poly._polynomial_trig and not TorchCartPole(64)._polynomial_trig
+    assert not TorchCartPole(n, dtype=torch.float32)._polynomial_trig
+    poly.reset(), exact.reset()
+    generator = torch.Generator().manual_seed(0)
+    worst, resets = 0.0, 0
+    for _ in range(300):
+        actions = torch.randint(0, 2, (n,), generator=generator)
+        a, b = poly.step(actions), exact.step(actions)
+        for flags_a, flags_b in zip(a[2:4], b[2:4], strict=True):
+            assert torch.equal(flags_a, flags_b)
+        assert torch.equal(a[4]["episode_length"], b[4]["episode_length"])
+        worst = max(worst, (poly.state - exact.state).abs().max().item())
+        resets += int(a[4]["_final_obs"].sum())
+    assert 0 < worst < 1e-9
+    assert resets > 10 * n  # many episodes: the auto-reset keeps both in step
+
+
+def test_cartpole_set_state_beyond_12_degrees_steps_with_torch_trig():
+    """A state set beyond 12 degrees (even past 90) steps with torch's sin and
+    cos, bitwise as the torch path does; after that step the polynomials."""
+    n = vec_envs.POLYNOMIAL_TRIG_CARTS
+    states = np.zeros((n, 4))
+    states[:, 2] = np.linspace(-3.0, 3.0, n)  # up to about 172 degrees
+    poly, exact = TorchCartPole(n, seed=1), TorchCartPole(n, seed=1)
+    exact._polynomial_trig = False
+    for env in (poly, exact):
+        env.set_state(states)
+    assert not poly._small_angles
+    actions = torch.ones(n, dtype=torch.long)
+    a, b = poly.step(actions), exact.step(actions)
+    assert torch.equal(a[4]["final_obs"], b[4]["final_obs"])
+    assert torch.equal(poly.state, exact.state)
+    assert poly._small_angles  # every cart beyond 12 degrees was reset
+    assert torch.all(poly.state[2].abs() <= THETA_LIMIT)
+    poly.set_state(np.zeros((n, 4)))
+    assert poly._small_angles
 
 
 def test_cartpole_truncation_and_termination_on_the_same_step():
