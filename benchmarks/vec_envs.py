@@ -7,14 +7,19 @@ time). Three parts:
 
 1. A sweep from 1 to 65,536 envs with ``torch.set_num_threads(1)`` (NumPy is
    single-threaded too): like with like.
-2. 4,096 envs with torch's default thread count, TorchCartPole as shipped
+2. 4,096 envs with torch's default thread count: TorchCartPole as shipped
    (``torch_threads="auto"``: one torch thread inside ``step`` for up to
-   65,536 carts) and with ``torch_threads=None`` (torch left to split
-   ``sin``/``cos`` over its threads, as before the fix).
-3. The same two under a background load that this benchmark makes itself:
-   one busy-looping process per core. The stall: torch's threads wait for
-   each other while the other cores are taken, and a step takes 10-100x
-   longer. The fix (part 2's default) is immune to it.
+   65,536 carts; ``sin`` and ``cos`` as polynomials from 2,048 carts), with
+   ``torch_threads=None`` (torch's threads inside ``step``), and with
+   ``torch_threads=None, polynomial_trig=False`` (torch's threads and torch's
+   ``sin`` and ``cos``: threading and trigonometry as before both fixes).
+3. The same three under a background load that this benchmark makes itself:
+   one busy-looping process per core. The stall: torch splits ``sin`` and
+   ``cos`` of a few thousand numbers over its threads, the threads wait for
+   each other while the other cores are taken, and a step takes 2-100x
+   longer. Either fix avoids it: one torch thread, or no operation in the
+   step large enough to be split (with the polynomials, none is at 4,096
+   carts: the process's CPU time then equals the calling thread's).
 
 Goals at 4,096 envs: >= 2x Gymnasium's steps/s with 1 thread and with the
 default thread count; >= 1x under the background load.
@@ -26,9 +31,10 @@ extra step of reward 0 per episode); ours in the same step (``SAME_STEP``).
 Ours keeps float64 physics like Gymnasium.
 
 Where the time goes (measured on the project's 2-core machine): a step is
-about 25 torch operations of 3-15 microseconds each at 4,096 carts, a fixed
-cost per operation plus a pass over 32 KB. TorchScript (no CPU fuser in the
-CPU wheel: "LLVM Backend not found") saved nothing. ``torch.compile``
+about 30 torch operations at 4,096 carts, each a fixed cost of about 1-1.5
+microseconds (a step of 64 carts takes 30-35 in all) plus a pass over 32-64 KB.
+TorchScript (no CPU fuser in the CPU wheel: "LLVM Backend not found") saved
+nothing, on the physics or on four fused multiply-adds. ``torch.compile``
 (Inductor, C++ with AVX-512 here) compiled in 25 s on the idle machine (140 s
 on a busy one). It fuses the physics alone into one loop: 48 microseconds a
 step at 4,096 carts against 150 eager, but the whole step (flags, time limit,
@@ -39,22 +45,33 @@ loop, with the start states drawn inside it from a counter-based hash
 (splitmix64) so that nothing is data-dependent, compiled in 10 s and took 167
 microseconds against Gymnasium's 199 in the same run (1.19x): Inductor's
 float64 ``sin`` and ``cos`` cost about as much as torch's eager ones, and the
-compiled call adds about 15. So neither is used; fewer operations writing into
-preallocated rows is. Nor does float32 physics (``dtype=torch.float32``, which
-no longer follows Gymnasium's float64 trajectories to 1e-5) reach the goal:
-in one run on 2026-12-03 (1 thread, ``compare`` of this file) it made 1.70x
-Gymnasium's steps/s at 4,096 carts against 1.40x for float64, and 2.54x
-against 1.63x at 16,384. At 4,096 carts a step is now about 95-125 microseconds,
-depending on the day: ``sin`` and ``cos`` of float64 take 13-18 each (NumPy's
-take about 36 each, most of Gymnasium's 165-200), the other operations 2-8
-each, and torch's fixed cost per call is about 40-55 of it (a step of 64 carts).
-Recorded runs: ``benchmarks/results/vec_envs.txt`` (1 thread, 2026-12-04, a
-fast day for both engines: 1.71x at 4,096 carts, 1.99x at 16,384, 2.17x at
-65,536, and 2.09x under the background load; 2026-12-03: 1.46x, 1.76x, 2.13x
-and 1.82x; 2026-12-02: 1.64x, 1.92x and 2.19x).
+compiled call adds about 15. So neither is used. Nor is float32 physics
+(``dtype=torch.float32``, which no longer follows Gymnasium's float64
+trajectories to 1e-5): in one run on 2026-12-03 it made 1.70x Gymnasium's
+steps/s at 4,096 carts against 1.40x for float64 then.
 
-    python benchmarks/vec_envs.py           # 1 .. 65,536 envs, about 3 min
-    python benchmarks/vec_envs.py --quick   # 64 and 4,096 envs, < 1 min
+What is used: fewer operations writing into preallocated rows, and no
+transcendental functions. torch's float64 ``sin`` and ``cos`` took about 10
+microseconds each at 4,096 carts (NumPy's take about 36 each, most of
+Gymnasium's 140-200). Every step starts with the pole within 12 degrees in
+every cart (beyond, a cart is terminated and reset), and there both are
+degree-4 polynomials in theta^2 to float64 precision: four fused multiply-adds
+over two rows, 13-15 microseconds for both against 21. With the time limit
+kept as one clock plus per-cart offsets (one add a step instead of an add and
+a ``where``) and the ended carts found by NumPy (about 2 microseconds less than
+``torch.nonzero``), a step at 4,096 carts went from 81-85 microseconds to
+71-72, measured in the same runs.
+
+Recorded runs at 4,096 carts (1 thread / default threads / under the load):
+2026-12-04, after the change: 2.01x / 2.00x / 2.02x and 1.98x / 1.99x /
+2.66x in two full runs an hour apart (at the goal, not clear of it), 2.7x at
+16,384 carts and 3.0x at 65,536; torch's threads with torch's ``sin`` and
+``cos`` under the load: 0.44x, 0.21x in a quick run. Before, on the same day:
+1.71x / 1.72x / 2.09x (1.99x at 16,384, 2.17x at 65,536); 2026-12-03: 1.46x /
+1.43x / 1.82x. ``benchmarks/results/vec_envs.txt`` holds the latest full run.
+
+    python benchmarks/vec_envs.py           # 1 .. 65,536 envs, about 1 min
+    python benchmarks/vec_envs.py --quick   # 64 and 4,096 envs, about 20 s
 
 Steps/s depend on the machine and on what else runs on it: read the ratios.
 """
@@ -197,35 +214,49 @@ def main() -> None:
         if num_envs == GOAL_ENVS:
             goals["1 thread"] = result["ours ratio", "wall"]
 
-    variants = {"auto": {}, "None": {"torch_threads": None}}
+    variants = {
+        "auto": {},
+        "None": {"torch_threads": None},
+        "None+sin": {"torch_threads": None, "polynomial_trig": False},
+    }
     names = list(variants)
     print(
         f"\n2. {GOAL_ENVS:,} envs, torch's default {default_threads} threads: "
-        "TorchCartPole(torch_threads='auto') [the default] and =None [torch's "
-        "threads inside step]"
+        "TorchCartPole() [the default: one torch thread inside step, sin and cos "
+        "as polynomials], torch_threads=None [torch's threads inside step], and "
+        "None+sin [torch's threads and torch's sin and cos, as before both fixes]"
     )
     torch.set_num_threads(default_threads)
     result = compare(GOAL_ENVS, seconds, variants)
     print("\n".join(row("default threads", result, names)), flush=True)
     goals["default threads"] = result["auto ratio", "wall"]
-    goals["default threads, torch_threads=None"] = result["None ratio", "wall"]
+    others = {name: result[f"{name} ratio", "wall"] for name in names[1:]}
 
     print(f"\n3. the same under a background load of {cores} busy processes")
     with background_load(cores):
         result = compare(GOAL_ENVS, seconds, variants)
     print("\n".join(row("default threads, load", result, names)), flush=True)
     goals["background load"] = result["auto ratio", "wall"]
-    goals["background load, torch_threads=None"] = result["None ratio", "wall"]
+    loaded = {name: result[f"{name} ratio", "wall"] for name in names[1:]}
     torch.set_num_threads(default_threads)
 
     print(f"\nat {GOAL_ENVS:,} envs, wall-clock steps/s against Gymnasium's:")
     for label, ratio in goals.items():
-        if label.endswith("None"):
-            print(f"  {label}: {ratio:.2f}x (the stall the default avoids)")
-            continue
         goal = LOADED_GOAL if label == "background load" else GOAL
         verdict = "meets" if ratio >= goal else "BELOW"
         print(f"  {label}: {ratio:.2f}x ({verdict} the {goal:.1f}x goal)")
+    for where, ratios, default in (
+        ("default threads", others, goals["default threads"]),
+        ("background load", loaded, goals["background load"]),
+    ):
+        for name, ratio in ratios.items():
+            # A stall: torch's threads waiting for each other, the step several
+            # times slower than the default's.
+            stalled = ratio < 0.5 * default
+            print(
+                f"  {where}, {name}: {ratio:.2f}x, {ratio / default:.2f} of the "
+                f"default's ({'a stall' if stalled else 'no stall in this run'})"
+            )
     print(
         "(CPU time is this thread's, robust to other programs on a shared "
         "machine; under a load, wall time is what a user waits)"

@@ -306,6 +306,11 @@ class TorchCartPole:
             out-of-range action is the caller's bug, as an out-of-range index
             is, and fails inside torch; the check would make the host wait
             for the device every step. True: the tests turn it on.
+        polynomial_trig: compute ``cos`` and ``sin`` of the pole angle as
+            polynomials (four fused multiply-adds over two rows) instead of
+            torch's ``cos`` and ``sin``. None (the default): polynomials on
+            the CPU in float64 from :data:`POLYNOMIAL_TRIG_CARTS` carts on,
+            where they are faster; torch's elsewhere.
 
     Memory is estimated before anything is allocated: ``ValueError`` when
     ``num_envs`` carts would not fit on the device, a ``ResourceWarning``
@@ -315,7 +320,12 @@ class TorchCartPole:
     constants folded together (``force / total_mass`` instead of a division
     per step) and fused multiply-adds, so that the physics is a dozen tensor
     operations rather than about thirty: it matches Gymnasium's float64 state
-    to about 1e-16 relative per step. The upright pole is unstable: a difference
+    to about 1e-16 relative per step. With ``polynomial_trig``, ``cos`` and
+    ``sin`` are within 4 and 1 units in the last place of NumPy's for every
+    angle up to 12 degrees, which is every angle a step meets: a cart beyond
+    is terminated and reset in the same step. Only a state put beyond 12
+    degrees by :meth:`set_state` is not, and its next step uses torch's
+    ``cos`` and ``sin``. The upright pole is unstable: a difference
     grows by about ``e^{4 t}`` (t in seconds), so rounding differences stay
     below 1e-10 for a few seconds of simulated time and can reach the 1e-5
     level after several hundred steps of balancing. Started from the same
@@ -365,6 +375,7 @@ class TorchCartPole:
         max_episode_steps: int = 500,
         torch_threads: int | None | str = "auto",
         check_actions: bool = False,
+        polynomial_trig: bool | None = None,
     ) -> None:
         self.num_envs = check_int("num_envs", num_envs)
         self.device = get_device(device)
@@ -439,12 +450,18 @@ class TorchCartPole:
         self._trig_coefficients = [
             constant(row.tolist()).view(2, 1) for row in _small_angle_polynomials()
         ]
-        self._polynomial_trig = (
-            self.device.type == "cpu"
-            and dtype == torch.float64
-            and self.num_envs >= POLYNOMIAL_TRIG_CARTS
-        )
-        """Evaluate ``cos`` and ``sin`` as polynomials (see :meth:`_step`)."""
+        if polynomial_trig is None:
+            polynomial_trig = (
+                self.device.type == "cpu"
+                and dtype == torch.float64
+                and self.num_envs >= POLYNOMIAL_TRIG_CARTS
+            )
+        elif not isinstance(polynomial_trig, bool):
+            raise TypeError(
+                f"polynomial_trig must be True, False or None, got {polynomial_trig!r}"
+            )
+        self.polynomial_trig = polynomial_trig
+        """Whether :meth:`step` computes ``cos`` and ``sin`` as polynomials."""
         self._small_angles = True  # every |theta| <= 12 degrees (set_state checks)
         self.state = torch.zeros(4, self.num_envs, dtype=dtype, device=self.device)
         """``dtype [4, num_envs]``: rows ``x, x_dot, theta, theta_dot``, updated
@@ -603,7 +620,7 @@ class TorchCartPole:
         theta_squared, theta_dot_squared = self._square_rows
         M = self.total_mass
         torch.mul(self._angles, self._angles, out=self._squares)
-        if self._polynomial_trig and self._small_angles:
+        if self.polynomial_trig and self._small_angles:
             # At 4,096 carts torch's float64 sin and cos take about 10
             # microseconds each on the CPU, a quarter of the step's arithmetic.
             # For |theta| <= 12 degrees (true of every cart after a step or a

@@ -83,9 +83,9 @@ def compare_rollout(
     the env's choice for this many carts).
     """
     num_envs = len(start)
-    ours = TorchCartPole(num_envs, device="cpu", seed=seed)
-    if polynomial_trig is not None:
-        ours._polynomial_trig = polynomial_trig
+    ours = TorchCartPole(
+        num_envs, device="cpu", seed=seed, polynomial_trig=polynomial_trig
+    )
     ours.set_state(start, elapsed_steps=elapsed)
     theirs = gym_cartpoles(num_envs, seed)
     for i in range(num_envs):
@@ -189,8 +189,9 @@ def test_cartpole_physics_float64_within_1e12(polynomial_trig):
     states = rng.uniform([-2, -2, -0.15, -2], [2, 2, 0.15, 2], (1000, 4))
     env = gym.make("CartPole-v1").unwrapped
     env.reset(seed=0)
-    ours = TorchCartPole(len(states), device="cpu", seed=0)
-    ours._polynomial_trig = polynomial_trig
+    ours = TorchCartPole(
+        len(states), device="cpu", seed=0, polynomial_trig=polynomial_trig
+    )
     for action in (0, 1):
         expected = []
         for state in states:
@@ -266,10 +267,10 @@ def test_cartpole_polynomial_and_torch_trig_agree_step_by_step():
     ways of stepping stay within 1e-9 over 300 random steps, with identical
     flags and resets."""
     n = vec_envs.POLYNOMIAL_TRIG_CARTS * 2
-    poly, exact = TorchCartPole(n, seed=7), TorchCartPole(n, seed=7)
-    exact._polynomial_trig = False
-    assert poly._polynomial_trig and not TorchCartPole(64)._polynomial_trig
-    assert not TorchCartPole(n, dtype=torch.float32)._polynomial_trig
+    poly = TorchCartPole(n, seed=7)
+    exact = TorchCartPole(n, seed=7, polynomial_trig=False)
+    assert poly.polynomial_trig and not TorchCartPole(64).polynomial_trig
+    assert not TorchCartPole(n, dtype=torch.float32).polynomial_trig
     poly.reset(), exact.reset()
     generator = torch.Generator().manual_seed(0)
     worst, resets = 0.0, 0
@@ -291,8 +292,8 @@ def test_cartpole_set_state_beyond_12_degrees_steps_with_torch_trig():
     n = vec_envs.POLYNOMIAL_TRIG_CARTS
     states = np.zeros((n, 4))
     states[:, 2] = np.linspace(-3.0, 3.0, n)  # up to about 172 degrees
-    poly, exact = TorchCartPole(n, seed=1), TorchCartPole(n, seed=1)
-    exact._polynomial_trig = False
+    poly = TorchCartPole(n, seed=1)
+    exact = TorchCartPole(n, seed=1, polynomial_trig=False)
     for env in (poly, exact):
         env.set_state(states)
     assert not poly._small_angles
@@ -748,6 +749,8 @@ def _table(**changes) -> TorchTabularEnv:
          "max_episode_steps"),
         (lambda: TorchCartPole(2, "cpu", check_actions="yes"), TypeError,
          "check_actions"),
+        (lambda: TorchCartPole(2, "cpu", polynomial_trig=1), TypeError,
+         "polynomial_trig must be True, False or None, got 1"),
         (lambda: TorchCartPole(10**15, "cpu"), ValueError,
          "TorchCartPole with 1000000000000000 carts needs"),
         (lambda: _cartpole().step(torch.tensor([0, 1, 2])), ValueError,
