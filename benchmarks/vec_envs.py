@@ -63,10 +63,11 @@ a ``where``) and the ended carts found by NumPy (about 2 microseconds less than
 71-72, measured in the same runs.
 
 Recorded runs at 4,096 carts (1 thread / default threads / under the load):
-2026-12-04, after the change: 2.01x / 2.00x / 2.02x and 1.98x / 1.99x /
-2.66x in two full runs an hour apart (at the goal, not clear of it), 2.7x at
-16,384 carts and 3.0x at 65,536; torch's threads with torch's ``sin`` and
-``cos`` under the load: 0.44x, 0.21x in a quick run. Before, on the same day:
+2026-12-04, after the change, three full runs within ten minutes: 2.01x /
+2.00x / 2.02x, 1.98x / 1.99x / 2.66x and 1.97x / 1.99x / 2.53x (at the goal,
+not clear of it), 2.7x at 16,384 carts and 3.0-3.1x at 65,536; torch's threads
+with torch's ``sin`` and ``cos`` under the load: 0.44x and 0.33x (0.21x in a
+quick run). Before, on the same day:
 1.71x / 1.72x / 2.09x (1.99x at 16,384, 2.17x at 65,536); 2026-12-03: 1.46x /
 1.43x / 1.82x. ``benchmarks/results/vec_envs.txt`` holds the latest full run.
 
