@@ -9,7 +9,8 @@ reader sees how few runs stand behind it. rliable (Agarwal et al. 2021) offers
 stratified versions of the same idea for many tasks at once.
 
 A time to a threshold is the one result that a run can miss: :func:`reach_ci`
-counts a miss as the budget the run had, and says so, before the bootstrap.
+counts a miss as the budget the run had (one for all runs, or each run's own),
+and says so, before the bootstrap.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def bootstrap_ci(
 
 def reach_ci(
     reached: Sequence[float | None],
-    budget: float,
+    budget: float | Sequence[float],
     confidence: float = 0.95,
     resamples: int = 10_000,
     seed: int = 0,
@@ -110,30 +111,52 @@ def reach_ci(
         reached: one entry per run: the steps (or seconds) at which the run
             first reached the threshold, or None where it never did. At least
             2 runs.
-        budget: what every run was given, in the same unit; no entry above it.
+        budget: what every run was given, in the same unit, or one number per
+            run: what each run actually took (a learner that works in whole
+            chunks can end a few steps past the budget it was asked for). No
+            entry of ``reached`` above its run's budget.
         confidence, resamples, seed: as for :func:`bootstrap_ci`.
 
     >>> reach_ci([20_000, None, 30_000], budget=60_000).format(",.0f")[:6]
     '36,667'
+    >>> reach_ci([20_000, None], budget=[60_000, 60_064]).mean
+    40032.0
     """
-    budget = check_finite("budget", budget)
-    if budget <= 0:
-        raise ValueError(f"budget must be > 0, got {budget!r}")
     if isinstance(reached, (str, bytes)) or not isinstance(reached, Sequence):
         raise TypeError(
             f"reached must be a sequence of numbers or None, one per run, "
             f"got {type(reached).__name__}"
         )
+    if len(reached) < 2:
+        raise ValueError(
+            f"reached must hold at least 2 runs (for an interval), got {len(reached)}"
+        )
+    per_run = isinstance(budget, Sequence) and not isinstance(budget, (str, bytes))
+    if per_run and len(budget) != len(reached):
+        raise ValueError(
+            f"budget must be one number, or one per run ({len(reached)}), "
+            f"got {len(budget)}"
+        )
+    named = enumerate(budget) if per_run else [("", budget)]
+    budgets = []
+    for run, value in named:
+        name = f"budget[{run}]" if per_run else "budget"
+        limit = check_finite(name, value)
+        if limit <= 0:
+            raise ValueError(f"{name} must be > 0, got {value!r}")
+        budgets.append(limit)
+    if not per_run:
+        budgets *= len(reached)
     counted = []
-    for run, value in enumerate(reached):
+    for run, (value, limit) in enumerate(zip(reached, budgets, strict=True)):
         if value is None:
-            counted.append(budget)
+            counted.append(limit)
             continue
         if isinstance(value, bool) or not isinstance(value, Real):
             raise TypeError(f"reached[{run}] must be a number or None, got {value!r}")
-        if not 0 <= value <= budget:
+        if not 0 <= value <= limit:
             raise ValueError(
-                f"reached[{run}] must lie in [0, budget={budget:g}], got {value!r}"
+                f"reached[{run}] must lie in [0, budget={limit:g}], got {value!r}"
             )
         counted.append(float(value))
     return bootstrap_ci(counted, confidence, resamples, seed)

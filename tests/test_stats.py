@@ -70,17 +70,33 @@ def test_reach_ci_counts_a_miss_as_the_budget():
     assert reach_ci([None, None], budget=5.0).format(".1f") == "5.0 [5.0, 5.0]"
 
 
+def test_reach_ci_takes_one_budget_per_run():
+    """Each miss counts as its own run's budget; a reached value may exceed
+    another run's budget but not its own."""
+    interval = reach_ci([None, 60_010, None], budget=[60_064, 60_064, 60_128])
+    assert interval.mean == pytest.approx((60_064 + 60_010 + 60_128) / 3)
+    same = bootstrap_ci([60_064.0, 60_010.0, 60_128.0])
+    assert (interval.low, interval.high) == (same.low, same.high)
+    with pytest.raises(
+        ValueError, match=r"reached\[0\] must lie in \[0, budget=60000\]"
+    ):
+        reach_ci([60_010, None], budget=[60_000, 60_064])
+
+
 @pytest.mark.parametrize(
     ("reached", "budget", "error", "match"),
     [
         ([1.0, 70.0], 60.0, ValueError, r"reached\[1\] must lie in \[0, budget=60\]"),
+        ([1.0, 2.0], [60.0], ValueError, r"one per run \(2\), got 1"),
+        ([1.0, 2.0], [60.0, 0.0], ValueError, r"budget\[1\] must be > 0"),
+        ([1.0, 2.0], [60.0, None], TypeError, r"budget\[1\] must be a number"),
         ([1.0, -1.0], 60.0, ValueError, r"reached\[1\]"),
         ([1.0, True], 60.0, TypeError, r"reached\[1\] must be a number or None"),
         ([1.0, "3"], 60.0, TypeError, r"reached\[1\]"),
         ("12", 60.0, TypeError, "sequence"),
         ([1.0, 2.0], 0.0, ValueError, "budget must be > 0"),
         ([1.0, 2.0], float("inf"), ValueError, "budget must be finite"),
-        ([None], 60.0, ValueError, "at least 2 runs"),
+        ([None], 60.0, ValueError, "reached must hold at least 2 runs"),
     ],
 )
 def test_reach_ci_bad_input_is_named(reached, budget, error, match):
