@@ -77,9 +77,10 @@ POLYNOMIAL_TRIG_CARTS = 2048
 """From this many carts on, :class:`TorchCartPole` on the CPU computes ``sin``
 and ``cos`` in float64 as polynomials (see ``_step``): four fused
 multiply-adds over two rows cost less than torch's ``sin`` and ``cos`` from
-about 1,500 carts on, and more below (measured on the project's 2-core CPU:
-53-54 against 56-59 microseconds a step at 2,048 carts, 71 against 80 at
-4,096, 38 against 33 at 64)."""
+about 1,500 carts on, and more below (measured on the project's 2-core CPU,
+microseconds a step with the polynomials against torch's functions: 37-38
+against 33 at 64 carts, even at 1,024, 54 against 55-59 at 2,048, 71-75
+against 80-83 at 4,096)."""
 
 THETA_LIMIT = 12 * 2 * math.pi / 360
 """CartPole's termination angle, 12 degrees in radians."""
