@@ -634,7 +634,7 @@ class TorchCartPole:
             for power in (2, 1, 0):
                 torch.addcmul(c[power], trig, theta_squared, out=trig)
             sintheta.mul_(theta)
-        else:  # float32, accelerators, or the first step after set_state
+        else:  # fewer carts, float32, a GPU, or a state set beyond 12 degrees
             torch.cos(theta, out=costheta)
             torch.sin(theta, out=sintheta)
 
