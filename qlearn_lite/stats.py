@@ -137,10 +137,13 @@ def reach_ci(
             f"budget must be one number, or one per run ({len(reached)}), "
             f"got {len(budget)}"
         )
-    named = enumerate(budget) if per_run else [("", budget)]
+    named = (
+        [(f"budget[{run}]", value) for run, value in enumerate(budget)]
+        if per_run
+        else [("budget", budget)]
+    )
     budgets = []
-    for run, value in named:
-        name = f"budget[{run}]" if per_run else "budget"
+    for name, value in named:
         limit = check_finite(name, value)
         if limit <= 0:
             raise ValueError(f"{name} must be > 0, got {value!r}")
