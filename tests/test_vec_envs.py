@@ -335,24 +335,40 @@ def test_cartpole_reset_is_seeded_and_uniform():
     assert abs(float(first.std()) - 0.1 / math.sqrt(12)) < 0.002
 
 
-def test_cartpole_accelerator_reset_path_matches_cpu_path_dynamics():
-    """The sync-free reset path (used on GPUs) gives the same steps and valid resets."""
-    cpu_path = TorchCartPole(512, device="cpu", seed=0)
-    gpu_path = TorchCartPole(512, device="cpu", seed=0)
+@pytest.mark.parametrize("num_envs", [512, 4096])  # torch's sin and cos; polynomials
+def test_cartpole_accelerator_step_end_matches_the_cpu_one(num_envs):
+    """The sync-free end of a step (torch, used on GPUs) and the CPU's (NumPy
+    views) give the same flags, clocks, rewards and observations, truncation
+    included, and valid resets."""
+    cpu_path = TorchCartPole(num_envs, device="cpu", seed=0)
+    gpu_path = TorchCartPole(num_envs, device="cpu", seed=0)
     gpu_path._draw_for_all = True  # what a CUDA device does
     cpu_path.reset()
-    gpu_path.reset()
+    # A quarter of the carts 490 steps into their episode: some truncate.
+    elapsed = torch.where(torch.arange(num_envs) % 4 == 0, 490, 0)
+    cpu_path.set_state(cpu_path.state.T, elapsed)
+    gpu_path.set_state(cpu_path.state.T, elapsed)
     generator = torch.Generator().manual_seed(0)
+    truncations = 0
     for _ in range(100):
-        actions = torch.randint(0, 2, (512,), generator=generator)
+        actions = torch.randint(0, 2, (num_envs,), generator=generator)
         a = cpu_path.step(actions)
         b = gpu_path.step(actions)
-        assert torch.equal(a[2], b[2]) and torch.equal(a[3], b[3])
+        for ours, theirs in zip(a[1:4], b[1:4], strict=True):  # reward, flags
+            assert ours.dtype == theirs.dtype and torch.equal(ours, theirs)
+        for key in ("final_obs", "_final_obs", "episode_length"):
+            assert a[4][key].dtype == b[4][key].dtype
+            assert torch.equal(a[4][key], b[4][key]), key
         ended = a[4]["_final_obs"]
-        assert torch.equal(a[4]["final_obs"], b[4]["final_obs"])
+        assert torch.equal(ended, a[2] | a[3])
+        assert torch.equal(a[0][~ended], b[0][~ended])
+        assert torch.all(a[0][ended].abs() <= 0.05)
         assert torch.all(b[0][ended].abs() <= 0.05)
+        assert not cpu_path.elapsed_steps[ended].any()  # their clocks restarted
+        truncations += int(a[3].sum())
         # Continue both from the same state so the comparison stays exact.
         gpu_path.set_state(cpu_path.state.T, cpu_path.elapsed_steps)
+    assert truncations > 0
 
 
 def test_cartpole_float32_dtype_stays_close_for_a_few_steps():

@@ -526,7 +526,7 @@ def test_memory_estimate_of_a_huge_run_by_hand():
         )
     )
     assert parts["replay buffer"] == envs * (2 * 16 + 8 + 12)
-    assert parts["carts"] == envs * (16 * 8 + 64)  # float64 physics
+    assert parts["carts"] == envs * (18 * 8 + 64)  # float64 physics
     assert parts["n-step window"] == 2 * 5 * envs * (2 * 16 + 8 + 4 + 2)
     assert sum(parts.values()) > 4 * 2**30  # gigabytes: the envs dominate
 
@@ -548,7 +548,7 @@ def test_a_run_beyond_available_memory_fails_before_allocating(monkeypatch):
     with pytest.raises(ValueError) as error:
         vectorized_dqn(config, progress=False)
     message = str(error.value)
-    assert message.startswith("vectorized_dqn with 4,194,304 envs (carts 768 MiB,")
+    assert message.startswith("vectorized_dqn with 4,194,304 envs (carts 832 MiB,")
     assert "but only 2.00 GiB are available on cpu" in message
 
 
