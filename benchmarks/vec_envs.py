@@ -30,9 +30,9 @@ time limit and the auto-reset of the carts that ended. Gymnasium's
 extra step of reward 0 per episode); ours in the same step (``SAME_STEP``).
 Ours keeps float64 physics like Gymnasium.
 
-Where the time goes (measured on the project's 2-core machine): a step is
+Where the time goes (measured on the project's 2-core machine): a step was
 about 30 torch operations at 4,096 carts, each a fixed cost of about 1-1.5
-microseconds (a step of 64 carts takes 30-35 in all) plus a pass over 32-64 KB.
+microseconds (a step of 64 carts took 30-35 in all) plus a pass over 32-64 KB.
 TorchScript (no CPU fuser in the CPU wheel: "LLVM Backend not found") saved
 nothing, on the physics or on four fused multiply-adds. ``torch.compile``
 (Inductor, C++ with AVX-512 here) compiled in 25 s on the idle machine (140 s
@@ -60,14 +60,30 @@ over two rows, 13-15 microseconds for both against 21. With the time limit
 kept as one clock plus per-cart offsets (one add a step instead of an add and
 a ``where``) and the ended carts found by NumPy (about 2 microseconds less than
 ``torch.nonzero``), a step at 4,096 carts went from 81-85 microseconds to
-71-72, measured in the same runs.
+71-72, measured in the same runs. Then two more, from a profile of that step
+(about 55 of its 70 microseconds inside torch's operations):
+
+- the first multiply-add of Horner's rule had two per-row constants, and with
+  two operands of stride 0 torch's loop is not vectorised: 4.5 microseconds
+  instead of 2.2. Its constant is now a full ``[2, num_envs]`` tensor;
+- after the physics, the termination flags, the time limit and the choice of
+  carts to reset (six comparisons, ORs and adds on bools and int64s) are done
+  with NumPy on views of the same tensors (no copies). For a few thousand
+  numbers a NumPy call costs 0.5-1 microsecond, torch's 1.5-2.5: torch's
+  comparisons that produce bools are its slowest operations here. The GPU
+  path keeps torch's operations (no host sync); a test checks that both give
+  the same outputs.
+
+A step at 4,096 carts then takes 63-67 microseconds.
 
 Recorded runs at 4,096 carts (1 thread / default threads / under the load):
-2026-12-04, after the change, four full runs within half an hour: 2.01x /
-2.00x / 2.02x, 1.98x / 1.99x / 2.66x, 1.97x / 1.99x / 2.53x and 1.975x /
-1.985x / 2.06x (at the goal line, mostly just below it), 2.7x at 16,384 carts
-and 2.9-3.1x at 65,536; torch's threads with torch's ``sin`` and ``cos`` under
-the load: 0.33-0.45x. Before, on the same day:
+2026-12-04 21:13-21:18 UTC, after the last two changes, three full runs:
+2.13x / 2.14x / 2.04x, 2.115x / 2.13x / 2.20x and 2.15x / 2.16x / 2.19x,
+3.0-3.1x at 16,384 carts and 3.4-3.6x at 65,536; torch's threads with torch's
+``sin`` and ``cos`` under the load: 0.02-0.48x. Before them, the same day
+(polynomials, clock and offsets), four full runs: 2.01x / 2.00x / 2.02x,
+1.98x / 1.99x / 2.66x, 1.97x / 1.99x / 2.53x and 1.975x / 1.985x / 2.06x (at
+the goal line, mostly just below it). Before the polynomials, the same day:
 1.71x / 1.72x / 2.09x (1.99x at 16,384, 2.17x at 65,536); 2026-12-03: 1.46x /
 1.43x / 1.82x. ``benchmarks/results/vec_envs.txt`` holds the latest full run.
 

@@ -46,7 +46,9 @@ is free, we draw reset states only for the copies that reset (as Gymnasium
 does); elsewhere we draw for every copy and keep the needed ones with
 ``torch.where``. The two give the same distribution but different streams,
 and CPU and CUDA generators differ anyway: a seed reproduces a run on the
-same device only.
+same device only. (On the CPU, :class:`TorchCartPole` also computes its
+termination flags and time limit with NumPy on views of the same memory,
+where a call costs less than torch's; the physics stays in torch.)
 """
 
 from __future__ import annotations
