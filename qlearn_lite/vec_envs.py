@@ -480,26 +480,16 @@ class TorchCartPole:
         self.state = torch.zeros(4, self.num_envs, dtype=dtype, device=self.device)
         """``dtype [4, num_envs]``: rows ``x, x_dot, theta, theta_dot``, updated
         in place by every step, reset and set_state (clone it to keep it)."""
-        # Views of the state and of preallocated scratch rows, made once: a
-        # step then writes into them (``out=``, in place) instead of
-        # allocating a dozen temporaries.
-        self._rows = self.state.unbind(0)  # x, x_dot, theta, theta_dot
-        self._angles = self.state[2:4]  # theta, theta_dot
-        self._state_T = self.state.T  # [num_envs, 4], for the observations
-        self._positions = self.state[0::2]  # x, theta
-        self._velocities = self.state[1::2]  # x_dot, theta_dot
-        work = torch.empty(6, self.num_envs, dtype=dtype, device=self.device)
-        # cos, sin, [xacc, thetaacc] side by side (so that one add_ updates
-        # both velocities), the denominator, and [|x|, |theta|].
-        self._work = work.unbind(0)
-        self._trig = work[0:2]  # cos, sin
-        self._accelerations, self._magnitudes = work[2:4], work[4:6]
+        # Preallocated scratch rows: a step writes into them (``out=``, in
+        # place) instead of allocating a dozen temporaries. cos, sin, [xacc,
+        # thetaacc] side by side (so that one add_ updates both velocities),
+        # the denominator, and [|x|, |theta|]; theta^2 and theta_dot^2; the
+        # two termination flags.
+        self._scratch = torch.empty(6, self.num_envs, dtype=dtype, device=self.device)
         self._squares = torch.empty(2, self.num_envs, dtype=dtype, device=self.device)
-        self._square_rows = self._squares.unbind(0)  # theta^2, theta_dot^2
         self._flags = torch.empty(
             2, self.num_envs, dtype=torch.bool, device=self.device
         )
-        self._flag_rows = self._flags.unbind(0)
         # The time limit: a step counter for the whole env (a Python int) and,
         # per cart, minus the clock at which its episode started, so that
         # elapsed steps = clock + offset. A step then finds every episode's
@@ -508,13 +498,50 @@ class TorchCartPole:
         self._episode_offset = torch.zeros(
             self.num_envs, dtype=torch.int64, device=self.device
         )
-        if not self._draw_for_all:  # NumPy views of the same memory, for a step
+        self._make_views()
+        self._needs_reset = True
+
+    _VIEWS = (
+        "_rows", "_angles", "_state_T", "_positions", "_velocities", "_work",
+        "_trig", "_accelerations", "_magnitudes", "_square_rows", "_flag_rows",
+        "_positions_np", "_magnitudes_np", "_thresholds_np", "_flags_np",
+        "_episode_offset_np",
+    )  # fmt: skip
+
+    def _make_views(self) -> None:
+        """Views of the state and of the scratch rows that a step works on,
+        made once (a view made per step would cost a microsecond each)."""
+        self._rows = self.state.unbind(0)  # x, x_dot, theta, theta_dot
+        self._angles = self.state[2:4]  # theta, theta_dot
+        self._state_T = self.state.T  # [num_envs, 4], for the observations
+        self._positions = self.state[0::2]  # x, theta
+        self._velocities = self.state[1::2]  # x_dot, theta_dot
+        self._work = self._scratch.unbind(0)
+        self._trig = self._scratch[0:2]  # cos, sin
+        self._accelerations = self._scratch[2:4]
+        self._magnitudes = self._scratch[4:6]
+        self._square_rows = self._squares.unbind(0)  # theta^2, theta_dot^2
+        self._flag_rows = self._flags.unbind(0)
+        if not self._draw_for_all:  # NumPy views of the same memory, for
+            # _end_step_on_cpu (no copies)
             self._positions_np = self._positions.numpy()
             self._magnitudes_np = self._magnitudes.numpy()
             self._thresholds_np = self._thresholds.numpy()
             self._flags_np = self._flags.numpy()
             self._episode_offset_np = self._episode_offset.numpy()
-        self._needs_reset = True
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy (pickle) would give each view memory of its own, and a copied
+        # env would then step from stale numbers: copy the tensors only, and
+        # make the views again from the copies.
+        state = self.__dict__.copy()
+        for name in self._VIEWS:
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._make_views()
 
     @property
     def elapsed_steps(self) -> torch.Tensor:

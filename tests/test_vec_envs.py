@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import math
+import pickle
 
 import gymnasium as gym
 import numpy as np
@@ -369,6 +371,40 @@ def test_cartpole_accelerator_step_end_matches_the_cpu_one(num_envs):
         # Continue both from the same state so the comparison stays exact.
         gpu_path.set_state(cpu_path.state.T, cpu_path.elapsed_steps)
     assert truncations > 0
+
+
+@pytest.mark.parametrize("draw_for_all", [False, True])  # the CPU and GPU paths
+@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
+def test_a_copied_cartpole_steps_like_the_original(how, draw_for_all):
+    """A pickled or deep-copied env steps exactly like the original from the
+    copy on (its views are made again on the copied memory), and neither
+    changes the other."""
+    original = TorchCartPole(4096, device="cpu", seed=5)
+    original._draw_for_all = draw_for_all
+    original._make_views()
+    original.reset()
+    generator = torch.Generator().manual_seed(2)
+    actions = [torch.randint(0, 2, (4096,), generator=generator) for _ in range(60)]
+    for action in actions[:10]:
+        original.step(action)
+    copied = (
+        pickle.loads(pickle.dumps(original))
+        if how == "pickle"
+        else copy.deepcopy(original)
+    )
+    assert copied.state.data_ptr() != original.state.data_ptr()
+    resets = 0
+    for action in actions[10:]:
+        a, b = original.step(action), copied.step(action)
+        for ours, theirs in zip(a[:4], b[:4], strict=True):
+            assert torch.equal(ours, theirs)
+        for key in ("final_obs", "_final_obs", "episode_length"):
+            assert torch.equal(a[4][key], b[4][key]), key
+        resets += int(a[4]["_final_obs"].sum())
+    assert resets > 0
+    assert torch.equal(original.state, copied.state)
+    copied.reset(seed=9)  # the copy's memory is its own
+    assert not torch.equal(original.state, copied.state)
 
 
 def test_cartpole_float32_dtype_stays_close_for_a_few_steps():
