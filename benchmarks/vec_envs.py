@@ -67,8 +67,9 @@ a ``where``) and the ended carts found by NumPy (about 2 microseconds less than
   two operands of stride 0 torch's loop is not vectorised: 4.5 microseconds
   instead of 2.2. Its constant is now a full ``[2, num_envs]`` tensor;
 - after the physics, the termination flags, the time limit and the choice of
-  carts to reset (six comparisons, ORs and adds on bools and int64s) are done
-  with NumPy on views of the same tensors (no copies). For a few thousand
+  carts to reset (an abs, two comparisons, two ORs, an add, finding the
+  ended carts and restarting their clocks: eight calls) are done with NumPy
+  on views of the same tensors (no copies). For a few thousand
   numbers a NumPy call costs 0.5-1 microsecond, torch's 1.5-2.5: torch's
   comparisons that produce bools are its slowest operations here. The GPU
   path keeps torch's operations (no host sync); a test checks that both give
