@@ -381,7 +381,6 @@ def test_a_copied_cartpole_steps_like_the_original(how, draw_for_all):
     changes the other."""
     original = TorchCartPole(4096, device="cpu", seed=5)
     original._draw_for_all = draw_for_all
-    original._make_views()
     original.reset()
     generator = torch.Generator().manual_seed(2)
     actions = [torch.randint(0, 2, (4096,), generator=generator) for _ in range(60)]
