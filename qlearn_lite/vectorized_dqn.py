@@ -189,7 +189,7 @@ class VectorizedDQNConfig:
     """True: collect with an actor thread while the learner trains (reproducible
     only statistically). The default, one thread alternating acting and
     learning, is bit-for-bit reproducible and, on the CPUs measured, faster:
-    with the actor thread the same run went 0.65-0.84x as fast on 2 cores
+    with the actor thread the same run went 0.65-0.85x as fast on 2 cores
     (notebook 09's runs, and medians of pairs in
     ``benchmarks/vectorized_learners.py``; :func:`overlap_profile` shows why).
     Whether it pays on a GPU has not been measured yet
