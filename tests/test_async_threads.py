@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import statistics
 import threading
 
 import gymnasium as gym
@@ -383,16 +384,33 @@ def test_target_table_lags_behind_q():
 
 
 def test_async_q_learning_reaches_optimum_on_frozenlake_4x4():
-    """A short run's greedy policy succeeds within 0.05 of the optimal policy's rate."""
+    """Short two-thread runs' greedy policies succeed within 0.05 of the optimal
+    policy's rate: the median of five seeds."""
     env = gym.make("FrozenLake-v1")
     _, q_star = value_iteration(env, 0.99)
     optimum = success_probability(env, greedy_policy(q_star))
-    # Two threads interleave differently every run; alpha=0.05 and 80k steps
-    # passed 20 of 20 repeated runs (worst 0.73 against an optimum of 0.74).
-    result = at.async_q_learning(
-        "FrozenLake-v1", 2, 80_000, alpha=0.05, gamma=0.99, seed=0, progress=False
-    )
-    assert success_probability(env, result.policy) >= optimum - 0.05
+    # Two threads interleave differently every run, so one run is a random draw.
+    # With alpha=0.05 and 80k steps, 4 of 160 runs (60 of seed 0, 100 over
+    # seeds 0-4) ended below optimum - 0.05: at 0.67, or at 0.64 (the wrong
+    # action in states 2 and 14, where Q*'s best two actions are 0.03 and 0.04
+    # apart); the others at 0.73-0.74. A single run failed CI that way. The
+    # median of five fails only if three runs do: about 2e-4 at that rate.
+    scores = [
+        success_probability(
+            env,
+            at.async_q_learning(
+                "FrozenLake-v1",
+                2,
+                80_000,
+                alpha=0.05,
+                gamma=0.99,
+                seed=seed,
+                progress=False,
+            ).policy,
+        )
+        for seed in range(5)
+    ]
+    assert statistics.median(scores) >= optimum - 0.05, scores
 
 
 def test_snapshots_and_time_to_threshold():
