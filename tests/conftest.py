@@ -1,11 +1,18 @@
 """Shared fixtures: Ctrl-C raises KeyboardInterrupt in every test, one
 local Ray instance for the whole test session, and tests marked ``cuda``
-skipped where there is no GPU."""
+skipped where there is no GPU; and the checks that a run left nothing behind
+(threads, shared-memory segments, semaphores)."""
 
 from __future__ import annotations
 
+import gc
 import importlib.util
+import os
 import signal
+import threading
+import time
+from multiprocessing import synchronize
+from pathlib import Path
 
 import pytest
 
@@ -82,9 +89,6 @@ def threads_left(before: set, grace: float = 2.0) -> list[str]:
     are not ours, so only the course's threads (named ``qlearn-lite-*``)
     count as left running.
     """
-    import threading
-    import time
-
     deadline = time.monotonic() + grace
     while True:
         left = [
@@ -95,3 +99,33 @@ def threads_left(before: set, grace: float = 2.0) -> list[str]:
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.05)
+
+
+SHM = Path("/dev/shm")
+
+
+def shm_entries() -> set[str]:
+    """The names in /dev/shm now (empty where there is no /dev/shm)."""
+    return set(os.listdir(SHM)) if SHM.is_dir() else set()
+
+
+def new_shm_segments(before: set[str]) -> set[str]:
+    """torch's tensor segments in /dev/shm that were not there before and are
+    still there 2 s later. (/dev/shm is machine-wide, so other programs'
+    semaphores come and go there; ours are checked by live_semlocks.)"""
+    new = {name for name in shm_entries() - before if name.startswith("torch_")}
+    if new:
+        time.sleep(2.0)
+        new &= shm_entries()
+    return new
+
+
+def live_semlocks() -> set[int]:
+    """ids of this process's live multiprocessing semaphores (locks, events,
+    queues, values). A spawn-context semaphore is a named segment in /dev/shm
+    until its object is collected: none may outlive a call."""
+    gc.collect()
+    # type(), not isinstance: isinstance reads __class__, which some lazy
+    # module objects (torch.distributed) answer with a deprecation warning.
+    objects = gc.get_objects()
+    return {id(o) for o in objects if issubclass(type(o), synchronize.SemLock)}

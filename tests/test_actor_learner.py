@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import faulthandler
-import gc
 import importlib.util
 import math
 import multiprocessing
-import os
 import signal
 import sys
 import threading
 import time
-from multiprocessing import synchronize
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import psutil
 import pytest
 import torch
+from conftest import live_semlocks, new_shm_segments, shm_entries
 
 from qlearn_lite.actor_learner import (
     ActorLearnerConfig,
@@ -31,7 +28,6 @@ from qlearn_lite.distributed.apex import ApexReplay, PrioritizedChunk, chunk_pri
 from qlearn_lite.envs import costly_env_fn
 from qlearn_lite.parallel import ParallelResult, WorkerError
 
-SHM = Path("/dev/shm")
 # Small runs: a few hundred env steps, a few dozen updates.
 SMALL = ActorLearnerConfig(
     total_steps=600,
@@ -49,32 +45,6 @@ def hang_guard():
     faulthandler.dump_traceback_later(180, exit=True)
     yield
     faulthandler.cancel_dump_traceback_later()
-
-
-def _shm_entries() -> set[str]:
-    return set(os.listdir(SHM)) if SHM.is_dir() else set()
-
-
-def _new_shm_segments(before: set[str]) -> set[str]:
-    """torch's tensor segments in /dev/shm that were not there before and are
-    still there 2 s later. (/dev/shm is machine-wide, so other programs'
-    semaphores come and go there; ours are checked by _live_semlocks.)"""
-    new = {name for name in _shm_entries() - before if name.startswith("torch_")}
-    if new:
-        time.sleep(2.0)
-        new &= _shm_entries()
-    return new
-
-
-def _live_semlocks() -> set[int]:
-    """ids of this process's live multiprocessing semaphores (locks, events,
-    queues, values). A spawn-context semaphore is a named segment in /dev/shm
-    until its object is collected: none may outlive a call."""
-    gc.collect()
-    # type(), not isinstance: isinstance reads __class__, which some lazy
-    # module objects (torch.distributed) answer with a deprecation warning.
-    objects = gc.get_objects()
-    return {id(o) for o in objects if issubclass(type(o), synchronize.SemLock)}
 
 
 def _no_children_left() -> list[str]:
@@ -112,7 +82,7 @@ def failing_cartpole() -> gym.Env:
 # ------------------------------------------------------------------ the run
 def test_two_actor_processes_train_and_leave_nothing_behind(hang_guard):
     """2 actor processes x a few hundred steps: counts add up, no child, no segment."""
-    shm_before, semlocks_before = _shm_entries(), _live_semlocks()
+    shm_before, semlocks_before = shm_entries(), live_semlocks()
     result = actor_learner_dqn("CartPole-v1", SMALL, progress=False)
     assert result.executor == "processes" and result.design == "actor-learner"
     assert len(result.worker_steps) == 2 and min(result.worker_steps) > 0
@@ -132,8 +102,8 @@ def test_two_actor_processes_train_and_leave_nothing_behind(hang_guard):
     assert isinstance(result.q, torch.nn.Module)
     assert _no_children_left() == []
     assert multiprocessing.active_children() == []
-    assert _new_shm_segments(shm_before) == set()
-    assert _live_semlocks() - semlocks_before == set()
+    assert new_shm_segments(shm_before) == set()
+    assert live_semlocks() - semlocks_before == set()
 
 
 def test_threads_run_the_same_algorithm(hang_guard):
@@ -209,7 +179,7 @@ def test_synchronous_mode_is_bit_reproducible(hang_guard):
 
 def test_ctrl_c_leaves_no_children(hang_guard):
     """SIGINT from a timer mid-run: KeyboardInterrupt, and no child after 5 s."""
-    shm_before, semlocks_before = _shm_entries(), _live_semlocks()
+    shm_before, semlocks_before = shm_entries(), live_semlocks()
     config = SMALL.replace(total_steps=10_000_000)
     timer = threading.Timer(4.0, signal.raise_signal, (signal.SIGINT,))
     timer.start()
@@ -219,8 +189,8 @@ def test_ctrl_c_leaves_no_children(hang_guard):
     finally:
         timer.cancel()
     assert _no_children_left() == []
-    assert _new_shm_segments(shm_before) == set()
-    assert _live_semlocks() - semlocks_before == set()
+    assert new_shm_segments(shm_before) == set()
+    assert live_semlocks() - semlocks_before == set()
     assert [t.name for t in threading.enumerate() if t.name == "learner"] == []
 
 

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import threads_left
+from conftest import live_semlocks, new_shm_segments, shm_entries, threads_left
 
 from qlearn_lite.parallel import (
     ParallelResult,
@@ -25,10 +25,6 @@ from qlearn_lite.parallel import (
 )
 from qlearn_lite.parallel_demos import DemoConfig, count_worker, threads_worker
 from qlearn_lite.process_costs import burn_worker
-
-
-def _shm_entries() -> set[str]:
-    return set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
 
 
 def _interrupt_after(seconds: float) -> threading.Timer:
@@ -217,7 +213,7 @@ def test_run_processes_results_and_threads():
     """Children return their results, run torch on 1 thread, share a tensor."""
     counts = torch.zeros(2, dtype=torch.int64).share_memory_()
     parent_threads = torch.get_num_threads()
-    shm_before = _shm_entries()
+    shm_before, semlocks_before = shm_entries(), live_semlocks()
     outcome = run_processes(
         count_worker, worker_contexts(0, 2), counts, DemoConfig(steps=200)
     )
@@ -228,7 +224,8 @@ def test_run_processes_results_and_threads():
     assert [r["draw_sum"] for r in outcome.returns] == pytest.approx(expected)
     assert torch.get_num_threads() == parent_threads
     assert multiprocessing.active_children() == []
-    assert _shm_entries() <= shm_before
+    assert new_shm_segments(shm_before) == set()
+    assert live_semlocks() - semlocks_before == set()
     assert outcome.executor == "processes"
 
 
