@@ -41,6 +41,7 @@ DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "gpu_check.json"
 NO_GPU_STATUS = 2
 TEST_TIMEOUT_SECONDS = 150
 CARTPOLE_SIZES = (4096, 65_536, 262_144, 1_048_576)
+REFERENCE_SIZES = (4096, 65_536)
 
 
 def no_gpu_message() -> str | None:
@@ -51,8 +52,8 @@ def no_gpu_message() -> str | None:
         "gpu_check: torch sees no CUDA GPU (torch "
         f"{torch.__version__}, CUDA build: {torch.version.cuda}), so there is "
         "nothing to check and no figure was written. Run it on a machine with "
-        "an NVIDIA GPU and a CUDA build of torch (pip install torch from "
-        "https://download.pytorch.org/whl/cu128 or similar)."
+        "an NVIDIA GPU and a CUDA build of torch (on Linux x86_64, PyPI's "
+        "torch wheels are CUDA builds: make install there gives one)."
     )
 
 
@@ -104,17 +105,27 @@ def _rate(step, actions: list, num_envs: int, seconds: float, sync) -> float:
     return best
 
 
-def cartpole_rates(device: torch.device, seconds: float) -> dict[str, Any]:
-    """TorchCartPole on the GPU, Gymnasium's NumPy env on the CPU."""
+def synchronizer(device: torch.device):
+    """A function that waits for ``device``'s queued work (a no-op on the CPU)."""
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None
+
+
+def cartpole_rates(
+    device: torch.device,
+    seconds: float,
+    sizes: tuple[int, ...] = CARTPOLE_SIZES,
+    reference_sizes: tuple[int, ...] = REFERENCE_SIZES,
+) -> dict[str, Any]:
+    """TorchCartPole on ``device``, Gymnasium's NumPy env on the CPU."""
     from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 
     from qlearn_lite.vec_envs import TorchCartPole
 
-    def cuda_sync() -> None:
-        torch.cuda.synchronize(device)
-
+    sync = synchronizer(device)
     ours = {}
-    for num_envs in CARTPOLE_SIZES:
+    for num_envs in sizes:
         env = TorchCartPole(num_envs, device=device, seed=0)
         env.reset()
         generator = torch.Generator(device=device).manual_seed(0)
@@ -122,10 +133,10 @@ def cartpole_rates(device: torch.device, seconds: float) -> dict[str, Any]:
             torch.randint(0, 2, (num_envs,), generator=generator, device=device)
             for _ in range(4)
         ]
-        ours[str(num_envs)] = _rate(env.step, actions, num_envs, seconds, cuda_sync)
+        ours[str(num_envs)] = _rate(env.step, actions, num_envs, seconds, sync)
         del env, actions
     theirs = {}
-    for num_envs in (4096, 65_536):
+    for num_envs in reference_sizes:
         env = CartPoleVectorEnv(num_envs=num_envs)
         env.reset(seed=0)
         actions = [
@@ -133,38 +144,51 @@ def cartpole_rates(device: torch.device, seconds: float) -> dict[str, Any]:
         ]  # the same kind of actions, on the host
         theirs[str(num_envs)] = _rate(env.step, actions, num_envs, seconds, lambda: 0)
     return {
-        "torch_cartpole_gpu_env_steps_per_second": ours,
+        f"torch_cartpole_{device.type}_env_steps_per_second": ours,
         "gymnasium_numpy_cpu_env_steps_per_second": theirs,
     }
 
 
-def tabular_rate(device: torch.device) -> dict[str, Any]:
-    """vectorized_q_learning on FrozenLake 8x8, 65,536 envs, on the GPU."""
+def tabular_rate(
+    device: torch.device, num_envs: int = 65_536, vector_steps: int = 300
+) -> dict[str, Any]:
+    """vectorized_q_learning on FrozenLake 8x8 with ``num_envs`` envs on ``device``."""
     import gymnasium as gym
 
     from qlearn_lite.vectorized import vectorized_q_learning
 
     env = gym.make("FrozenLake8x8-v1")
-    vectorized_q_learning(env, 65_536, 20, 0.1, 0.99, 0.1, device, progress=False)
+    # A first short run compiles nothing but warms the kernels and allocator.
+    vectorized_q_learning(env, num_envs, 20, 0.1, 0.99, 0.1, device, progress=False)
     result = vectorized_q_learning(
-        env, 65_536, 300, 0.1, 0.99, 0.1, device, seed=0, progress=False
+        env, num_envs, vector_steps, 0.1, 0.99, 0.1, device, seed=0, progress=False
     )
     return {
-        "num_envs": 65_536,
-        "vector_steps": 300,
+        "num_envs": num_envs,
+        "vector_steps": vector_steps,
         "env_steps_per_second": result.env_steps_per_second,
     }
 
 
-def dqn_times(device: torch.device) -> dict[str, Any]:
-    """vectorized_dqn to 475 on the GPU: one thread, and actor + learner."""
+def dqn_times(
+    device: torch.device, max_seconds: float = 60.0, total_steps: int | None = None
+) -> dict[str, Any]:
+    """vectorized_dqn to 475 on ``device``: one thread, and actor + learner.
+
+    ``total_steps`` (default: the config's) caps each run's env steps.
+    """
     from qlearn_lite.dqn import evaluate
     from qlearn_lite.vectorized_dqn import VectorizedDQNConfig, vectorized_dqn
 
+    budget = {} if total_steps is None else {"total_steps": total_steps}
     figures = {}
     for asynchronous in (False, True):
         config = VectorizedDQNConfig(
-            device=str(device), asynchronous=asynchronous, max_seconds=60.0, seed=0
+            device=str(device),
+            asynchronous=asynchronous,
+            max_seconds=max_seconds,
+            seed=0,
+            **budget,
         )
         result = vectorized_dqn(config, progress=False)
         reached = result.history.first_reach(475.0)
@@ -180,6 +204,28 @@ def dqn_times(device: torch.device) -> dict[str, Any]:
             "fresh_seed_mean_return": float(check.mean()),
         }
     return figures
+
+
+def run_sections(sections: list[tuple[str, Any]]) -> tuple[dict[str, Any], bool]:
+    """Run each ``(name, function)`` in turn: ``({name: figures}, any failed)``.
+
+    A section that raises is recorded as ``{"error": ...}`` and the rest still
+    run; the CUDA tests count as failed unless their status is ``"passed"``.
+    """
+    report: dict[str, Any] = {}
+    failed = False
+    for name, section in sections:
+        section_start = time.perf_counter()
+        try:
+            report[name] = section()
+        except Exception as error:  # noqa: BLE001 - recorded, the rest still runs
+            report[name] = {"error": f"{type(error).__name__}: {error}"}
+            failed = True
+        seconds = time.perf_counter() - section_start
+        print(f"  {name} ({seconds:.0f} s): {json.dumps(report[name])}", flush=True)
+        if name == "cuda_tests" and report[name].get("status") != "passed":
+            failed = True
+    return report, failed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -208,25 +254,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"gpu_check on {report['device']} ({report['date']})", flush=True)
     sections = [
-        ("cuda_tests", None if args.skip_tests else run_cuda_tests),
         ("cartpole", lambda: cartpole_rates(device, args.seconds)),
         ("tabular", lambda: tabular_rate(device)),
         ("dqn", lambda: dqn_times(device)),
     ]
-    failed = False
-    for name, section in sections:
-        if section is None:
-            continue
-        section_start = time.perf_counter()
-        try:
-            report[name] = section()
-        except Exception as error:  # noqa: BLE001 - recorded, the rest still runs
-            report[name] = {"error": f"{type(error).__name__}: {error}"}
-            failed = True
-        seconds = time.perf_counter() - section_start
-        print(f"  {name} ({seconds:.0f} s): {json.dumps(report[name])}", flush=True)
-        if name == "cuda_tests" and report[name].get("status") != "passed":
-            failed = True
+    if not args.skip_tests:
+        sections.insert(0, ("cuda_tests", run_cuda_tests))
+    figures, failed = run_sections(sections)
+    report.update(figures)
     report["total_seconds"] = round(time.perf_counter() - started, 1)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
