@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import platform
 import subprocess
@@ -105,13 +106,6 @@ def _rate(step, actions: list, num_envs: int, seconds: float, sync) -> float:
     return best
 
 
-def synchronizer(device: torch.device):
-    """A function that waits for ``device``'s queued work (a no-op on the CPU)."""
-    if device.type == "cuda":
-        return lambda: torch.cuda.synchronize(device)
-    return lambda: None
-
-
 def cartpole_rates(
     device: torch.device,
     seconds: float,
@@ -121,9 +115,10 @@ def cartpole_rates(
     """TorchCartPole on ``device``, Gymnasium's NumPy env on the CPU."""
     from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 
+    from qlearn_lite.utils import synchronize
     from qlearn_lite.vec_envs import TorchCartPole
 
-    sync = synchronizer(device)
+    sync = functools.partial(synchronize, device)
     ours = {}
     for num_envs in sizes:
         env = TorchCartPole(num_envs, device=device, seed=0)
@@ -158,7 +153,7 @@ def tabular_rate(
     from qlearn_lite.vectorized import vectorized_q_learning
 
     env = gym.make("FrozenLake8x8-v1")
-    # A first short run compiles nothing but warms the kernels and allocator.
+    # A short first run warms the kernels and the allocator.
     vectorized_q_learning(env, num_envs, 20, 0.1, 0.99, 0.1, device, progress=False)
     result = vectorized_q_learning(
         env, num_envs, vector_steps, 0.1, 0.99, 0.1, device, seed=0, progress=False

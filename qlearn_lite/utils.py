@@ -369,6 +369,19 @@ def get_device(device: str | torch.device = "auto") -> torch.device:
     )
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for ``device``'s queued work, so that a wall-clock time is real.
+
+    CUDA calls return before their kernels finish; on the CPU there is nothing
+    to wait for. Call it around timed regions (snapshots, evaluations), not
+    on every step: each call stalls the host until the GPU is idle.
+    """
+    if device.type == "cuda":
+        import torch  # noqa: PLC0415 - lazy (see the imports)
+
+        torch.cuda.synchronize(device)
+
+
 # ----------------------------------------------------------------------- envs
 def make_env(env_id: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
     """``gymnasium.make(env_id, **kwargs)`` with the env and its spaces seeded.

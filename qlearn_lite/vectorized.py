@@ -50,7 +50,13 @@ import numpy as np
 import torch
 
 from qlearn_lite.tabular import initial_q
-from qlearn_lite.utils import check_int, check_unit, child_seeds, get_device
+from qlearn_lite.utils import (
+    check_int,
+    check_unit,
+    child_seeds,
+    get_device,
+    synchronize,
+)
 from qlearn_lite.utils import progress as progress_bar
 from qlearn_lite.vec_envs import TorchTabularEnv
 
@@ -63,12 +69,6 @@ __all__ = [
 ]
 
 Epsilon = float | Callable[[int], float]
-
-
-def _synchronize(device: torch.device) -> None:
-    """Wait for the device's queued work (so wall-clock times are real)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 # ===================================================== pure update functions
@@ -419,7 +419,7 @@ def vectorized_q_learning(
     snapshots, snapshot_steps, snapshot_seconds = [], [], []
     copy_seconds = 0.0
     state, _ = env.reset()
-    _synchronize(device)
+    synchronize(device)
     start = time.perf_counter()
     for step in progress_bar(
         range(1, steps + 1),
@@ -444,7 +444,7 @@ def vectorized_q_learning(
         episodes += info["_final_obs"].sum()
         state = next_state  # easy to overlook: the (reset) next state becomes state
         if step == steps or (snapshot_every and step % snapshot_every == 0):
-            _synchronize(device)
+            synchronize(device)
             copy_start = time.perf_counter()
             snapshots.append(q_table.to("cpu", torch.float64, copy=True))
             snapshot_steps.append(step)

@@ -72,6 +72,7 @@ from qlearn_lite.utils import (
     check_unit,
     child_seeds,
     get_device,
+    synchronize,
 )
 from qlearn_lite.vec_envs import TorchCartPole
 from qlearn_lite.vectorized import batched_epsilon_greedy
@@ -92,12 +93,6 @@ __all__ = [
     "overlap_profile",
     "vectorized_dqn",
 ]
-
-
-def _synchronize(device: torch.device) -> None:
-    """Wait for the device's queued work (so wall-clock times are real)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 # ===================================================================== config
@@ -925,7 +920,7 @@ def _evaluate_if_due(training: _Training) -> bool:
     and say whether training is over."""
     config = training.config
     if training.env_steps >= training.next_eval:
-        _synchronize(training.device)
+        synchronize(training.device)
         eval_start = time.perf_counter()
         returns = greedy_returns(training.q_net, config.eval_episodes, config.eval_seed)
         _record(training, returns, eval_start - training.start - training.eval_time)
@@ -1081,13 +1076,13 @@ def vectorized_dqn(
             desc="vectorized DQN",
         )
 
-    _synchronize(device)
+    synchronize(device)
     training.start = time.perf_counter()
     if config.asynchronous:
         outcome = run(_actor_learner_worker, contexts)
     else:
         outcome = run(_serial_worker, contexts)
-    _synchronize(device)
+    synchronize(device)
     history = training.history
     history.wall_seconds = time.perf_counter() - training.start - training.eval_time
     history.eval_wall_seconds = training.eval_time
@@ -1198,15 +1193,15 @@ def overlap_profile(
     training.updates = training.allowed_updates(training.vector_steps)
     actor = learner = actor_cpu = learner_cpu = 0.0
     for _ in range(vector_steps):
-        _synchronize(sync)
+        synchronize(sync)
         wall, cpu = time.perf_counter(), time.thread_time()
         _actor_step(training)
         training.vector_steps += 1
-        _synchronize(sync)
+        synchronize(sync)
         middle, middle_cpu = time.perf_counter(), time.thread_time()
         while training.updates < training.allowed_updates(training.vector_steps):
             _learner_update(training)
-        _synchronize(sync)
+        synchronize(sync)
         actor += middle - wall
         actor_cpu += middle_cpu - cpu
         learner += time.perf_counter() - middle
